@@ -90,6 +90,29 @@ def parsing_eval(
     eval_stage(params_path=params, variant=variant, progress=progress)
 
 
+@parsing_app.command("export")
+def parsing_export(
+    variant: VariantArgument = "single",
+    params: ParamsOption = DEFAULT_PARAMS_PATH,
+    progress: ProgressOption = True,
+) -> None:
+    """Write predicted label maps (class-id PNGs, colourised PNGs, a CelebAMask-HQ-layout tree) for every split."""
+    from fp_pipeline.stages.parsing import export_stage
+
+    export_stage(params_path=params, variant=variant, progress=progress)
+
+
+@parsing_app.command("report")
+def parsing_report(
+    params: ParamsOption = DEFAULT_PARAMS_PATH,
+    progress: ProgressOption = True,
+) -> None:
+    """Put every evaluated variant side by side (the paper's Tables I and III, Figs. 2-5) in a markdown report."""
+    from fp_pipeline.stages.parsing import report_stage
+
+    report_stage(params_path=params, progress=progress)
+
+
 def main() -> None:
     """Console-script entry point."""
     app()

@@ -26,7 +26,7 @@ def synth_stage(*, params_path: Path, out_dir: Path, progress: bool = True) -> d
         counts = _numeric_leaves(manifest.get("counts", {}), prefix="count")
         run({**counts, "render_seconds": elapsed}, step=0)
         run.log_artifact(out_dir / "fp_synth_manifest.json")
-    typer.echo(f"rendered {sum(v for k, v in counts.items() if k.count('/') == 1)} images into {out_dir}")
+    typer.echo(f"rendered {manifest['counts']['total']} images into {out_dir}")
     return manifest
 
 

@@ -1,0 +1,228 @@
+"""Evaluation of a parser on one split: accuracy, fairness across demographic groups, robustness curves.
+
+All numbers come from confusion matrices accumulated over the whole split (fp-metrics), never from means of
+per-batch scores. Per image, a confusion matrix is kept (``[N, C, C]`` int64: 361 numbers per image) so that
+every attribute's group mIoU is exact.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch.utils.data import DataLoader, Dataset
+
+from fp_metrics import (
+    ConfusionMatrix,
+    GroupFairness,
+    SegmentationScores,
+    group_fairness,
+    per_image_confusion,
+    segmentation_scores,
+)
+from fp_parsing._io import write_json
+from fp_parsing.perturbations import PERTURBATIONS, perturb
+
+__all__ = ["DEFAULT_SEVERITIES", "Evaluation", "evaluate_parser", "predict"]
+
+DEFAULT_SEVERITIES = (0.25, 0.5, 0.75, 1.0)
+
+
+def _finite(value: float) -> float | None:
+    return value if math.isfinite(value) else None
+
+
+@dataclass
+class Evaluation:
+    """Everything :func:`evaluate_parser` measured.
+
+    Attributes:
+        class_names: the ``C`` class names, background first.
+        scores: clean split-level scores (IoU / Dice per class, mIoU, pixel accuracy, foreground F1).
+        groups: per grouping (each of the 40 attributes, and ``skin_tone`` when known) its group mIoU,
+            variance across groups, max gap and worst group.
+        fairness_attributes: the groupings averaged into the headline ``fairness/variance_mean``.
+        robustness_curves: ``{perturbation: {"severity": [0, s1, ...], "miou": [clean, m1, ...]}}``.
+    """
+
+    class_names: list[str]
+    scores: SegmentationScores
+    groups: dict[str, GroupFairness]
+    fairness_attributes: list[str]
+    robustness_curves: dict[str, dict[str, list[float]]] = field(default_factory=dict)
+
+    def to_metrics(self) -> dict[str, float]:
+        """Flat ``name -> value`` metrics for ``dvc metrics show`` and MLflow (NaN-valued ones left out)."""
+        s = self.scores
+        metrics: dict[str, float] = {
+            "miou": s.miou,
+            "miou_no_background": s.miou_no_background,
+            "dice": float(torch.nanmean(s.dice[1:])),
+            "foreground_f1": s.foreground_mean_f1,
+            "pixel_accuracy": s.pixel_accuracy,
+        }
+        for name, iou in zip(self.class_names, s.iou.tolist(), strict=True):
+            metrics[f"iou/{name}"] = iou
+        headline = []
+        for name in self.fairness_attributes:
+            summary = self.groups.get(name)
+            if summary is None:
+                continue
+            metrics[f"fairness/{name}/variance"] = summary.variance
+            metrics[f"fairness/{name}/max_gap"] = summary.max_gap
+            metrics[f"fairness/{name}/worst_miou"] = summary.worst_miou
+            if math.isfinite(summary.variance):
+                headline.append(summary.variance)
+        if headline:
+            metrics["fairness/variance_mean"] = sum(headline) / len(headline)
+        if self.robustness_curves:
+            clean = s.miou
+            perturbed_means = []
+            for kind, curve in self.robustness_curves.items():
+                values = curve["miou"][1:]
+                mean = sum(values) / len(values)
+                metrics[f"robustness/{kind}/miou"] = mean
+                metrics[f"robustness/{kind}/drop"] = clean - mean
+                perturbed_means.append(mean)
+            overall = sum(perturbed_means) / len(perturbed_means)
+            metrics["robustness/miou"] = overall
+            metrics["robustness/drop"] = clean - overall
+            metrics["robustness/kept"] = overall / clean if clean > 0 else float("nan")
+        return {key: float(value) for key, value in metrics.items() if math.isfinite(float(value))}
+
+    def as_dict(self) -> dict[str, Any]:
+        """JSON-ready view (NaN written as null)."""
+        scores = self.scores.as_dict()
+        return {
+            "class_names": self.class_names,
+            "scores": {
+                key: ([_finite(v) for v in value] if isinstance(value, list) else _finite(value))
+                for key, value in scores.items()
+            },
+            "groups": {
+                name: {
+                    **summary.as_dict(),
+                    "miou": [_finite(v) for v in summary.miou.tolist()],
+                    "variance": _finite(summary.variance),
+                    "max_gap": _finite(summary.max_gap),
+                    "worst_miou": _finite(summary.worst_miou),
+                }
+                for name, summary in self.groups.items()
+            },
+            "fairness_attributes": self.fairness_attributes,
+            "robustness_curves": self.robustness_curves,
+        }
+
+    def to_json(self, path: str | os.PathLike[str]) -> Path:
+        """Write :meth:`as_dict` atomically."""
+        return write_json(path, self.as_dict())
+
+    @staticmethod
+    def read_json(path: str | os.PathLike[str]) -> dict[str, Any]:
+        """Read what :meth:`to_json` wrote (as plain data)."""
+        return json.loads(Path(path).read_text(encoding="utf-8"))
+
+
+@torch.no_grad()
+def predict(model: torch.nn.Module, images: torch.Tensor) -> torch.Tensor:
+    """Label maps of a batch: ``images [B, 3, H, W]`` in [0, 1] -> int64 ``[B, H, W]``."""
+    return model(images).argmax(dim=1)
+
+
+def _device_of(model: torch.nn.Module) -> torch.device:
+    return next(model.parameters()).device
+
+
+def evaluate_parser(
+    model: torch.nn.Module,
+    dataset: Dataset,
+    *,
+    batch_size: int = 16,
+    perturbations: Sequence[str] = PERTURBATIONS,
+    severities: Sequence[float] = DEFAULT_SEVERITIES,
+    fairness_attributes: Sequence[str] = ("Male", "Young", "Pale_Skin", "Eyeglasses", "Wearing_Hat", "skin_tone"),
+    seed: int = 0,
+    num_workers: int = 0,
+    progress: bool = True,
+) -> Evaluation:
+    """Evaluate ``model`` on ``dataset`` (items like :class:`fp_parsing.data.CelebAMaskHQ`'s).
+
+    Clean pass: split-level scores and a confusion matrix per image for every attribute's groups (and the
+    skin-tone groups). Robustness: the split again under each perturbation at each severity; the noise of
+    batch ``b`` at severity ``s`` of perturbation ``k`` is seeded from ``(seed, k, s, b)``, so runs repeat.
+    """
+    from tqdm.auto import tqdm
+
+    for kind in perturbations:
+        if kind not in PERTURBATIONS:
+            raise ValueError(f"unknown perturbation {kind!r}; expected some of {PERTURBATIONS}")
+    num_classes = len(dataset.class_names)  # type: ignore[attr-defined]
+    device = _device_of(model)
+    was_training = model.training
+    model.eval()
+    loader = DataLoader(dataset, batch_size=batch_size, shuffle=False, num_workers=num_workers)
+    clean = ConfusionMatrix(num_classes)
+    per_image: list[torch.Tensor] = []
+    attributes: list[torch.Tensor] = []
+    skin_tone: list[torch.Tensor] = []
+    for batch in tqdm(loader, desc="evaluate", disable=not progress, leave=False):
+        images, masks = batch["image"].to(device), batch["mask"].to(device)
+        pred = predict(model, images)
+        clean.update(pred, masks)
+        per_image.append(per_image_confusion(pred, masks, num_classes).cpu())
+        attributes.append(batch["attributes"].bool())
+        skin_tone.append(batch["skin_tone"].long())
+    cm = torch.cat(per_image)
+    attribute_names = list(dataset.attribute_names)  # type: ignore[attr-defined]
+    groups = group_fairness(cm, torch.cat(attributes), attribute_names)
+    tones = torch.cat(skin_tone)
+    tone_names = getattr(dataset, "skin_tone_groups", None)
+    if tone_names and bool((tones >= 0).any()):
+        groups.update(group_fairness(cm, {"skin_tone": tones}, {"skin_tone": list(tone_names)}))
+    scores = segmentation_scores(clean.matrix)
+
+    curves: dict[str, dict[str, list[float]]] = {}
+    total = len(perturbations) * len(severities)
+    bar = tqdm(total=total * len(loader), desc="robustness", disable=not progress or total == 0, leave=False)
+    for k, kind in enumerate(perturbations):
+        curve = {"severity": [0.0], "miou": [scores.miou]}
+        for s, severity in enumerate(severities):
+            metric = ConfusionMatrix(num_classes)
+            for b, batch in enumerate(loader):
+                generator = torch.Generator(device=device).manual_seed(
+                    seed * 1_000_003 + k * 10_007 + s * 101 + b
+                )
+                images = perturb(batch["image"].to(device), kind, float(severity), generator=generator)
+                metric.update(predict(model, images), batch["mask"].to(device))
+                bar.update(1)
+            curve["severity"].append(float(severity))
+            curve["miou"].append(metric.compute().miou)
+        curves[kind] = curve
+    bar.close()
+    model.train(was_training)
+    present = [name for name in fairness_attributes if name in groups]
+    return Evaluation(
+        class_names=list(dataset.class_names),  # type: ignore[attr-defined]
+        scores=scores,
+        groups=groups,
+        fairness_attributes=present,
+        robustness_curves=curves,
+    )
+
+
+def metrics_table(evaluations: Mapping[str, Mapping[str, float]], keys: Sequence[str]) -> list[list[str]]:
+    """Rows ``[variant, value...]`` of the chosen metric keys (``—`` where missing), for reports."""
+    rows = []
+    for variant, metrics in evaluations.items():
+        row = [variant]
+        for key in keys:
+            value = metrics.get(key)
+            row.append("—" if value is None else f"{value:.4f}")
+        rows.append(row)
+    return rows
