@@ -360,7 +360,9 @@ def train_parser(
                 log(record, global_step)
             bar.set_postfix(loss=f"{record['train/loss']:.4f}")
             global_step += 1
-        epoch_means = {key.replace("train/", "epoch/"): value / steps_per_epoch for key, value in sums.items()}
+        epoch_means = {
+            "epoch/" + key.removeprefix("train/"): value / steps_per_epoch for key, value in sums.items()
+        }
         epoch_means["epoch"] = float(epoch)
         history.append(epoch_means)
         if log is not None and accelerator.is_main_process:
