@@ -26,12 +26,12 @@ def qualitative_figure(
     """One row per perturbation (plus the clean input) of one test image; columns: ground truth, the baseline
     and every other variant's prediction. Perturbations are seeded, so the figure repeats."""
     import torch
+
     from fp_parsing.data import CelebAMaskHQ
     from fp_parsing.evaluate import predict
     from fp_parsing.perturbations import PERTURBATIONS, perturb
     from fp_parsing.plots import plot_qualitative_grid
     from fp_parsing.train import load_parser
-
     from fp_pipeline.stages.parsing import variant_dir
 
     test_set = CelebAMaskHQ(
