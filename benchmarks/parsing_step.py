@@ -16,6 +16,7 @@ import statistics
 import time
 
 import torch
+
 from fp_parsing.groups import build_groupings, group_ids
 from fp_parsing.losses import ParsingObjectives, combine
 from fp_parsing.model import build_parser
