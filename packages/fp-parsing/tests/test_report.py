@@ -52,4 +52,18 @@ def test_report_tables_and_verdict() -> None:
     assert "| mpd | 0.8100 | 0.6900 | 0.6900 | 0.1200 | 0.8500 |" in text
     assert "worst" in text.lower() and "| mpd | — |" in text  # missing worst-group value shown as a dash
     assert "1 of 2 multi-objective variants lowered the mean group variance (linear)" in text
+    assert "collapsed" not in text.split("## Against")[1].split("Not counting")[0]
     assert "![Fig. 5](figures/robustness.png)" in text
+
+
+def test_a_collapsed_variant_gets_no_credit() -> None:
+    metrics = {
+        "single": {"miou": 0.30, "fairness/variance_mean": 0.001, "robustness/drop": 0.05},
+        "mpd": {"miou": 0.07, "fairness/variance_mean": 0.00001, "robustness/drop": 0.001},
+        "linear": {"miou": 0.29, "fairness/variance_mean": 0.0005, "robustness/drop": 0.04},
+    }
+    (mpd, linear) = compare_with_baseline(metrics)
+    assert mpd.collapsed and not linear.collapsed
+    assert "Its accuracy collapsed" in mpd.sentence()
+    text = render_report(metrics)
+    assert "1 of 2 multi-objective variants lowered the mean group variance (linear)" in text

@@ -35,6 +35,7 @@ class Comparison:
 
     def __init__(self, variant: str, baseline: Mapping[str, float], metrics: Mapping[str, float]) -> None:
         self.variant = variant
+        self.baseline_miou = baseline.get("miou", math.nan)
         self.miou_change = metrics.get("miou", math.nan) - baseline.get("miou", math.nan)
         self.variance_change = metrics.get("fairness/variance_mean", math.nan) - baseline.get(
             "fairness/variance_mean", math.nan
@@ -55,7 +56,20 @@ class Comparison:
                 parts.append(f"at a cost of {_fmt(-self.miou_change)} mIoU")
             else:
                 parts.append(f"with no mIoU cost (mIoU {_fmt(self.miou_change)} higher)")
-        return f"**{self.variant}** " + ", ".join(parts) + "." if parts else f"**{self.variant}**: no metrics."
+        if not parts:
+            return f"**{self.variant}**: no metrics."
+        sentence = f"**{self.variant}** " + ", ".join(parts) + "."
+        if self.collapsed:
+            sentence += (
+                " Its accuracy collapsed (mIoU down by more than a fifth), so its lower variance and drop are those"
+                " of a uniformly worse model, not of a fairer or more robust one."
+            )
+        return sentence
+
+    @property
+    def collapsed(self) -> bool:
+        """mIoU fell by more than a fifth of the baseline's: gains in variance or drop are then not credited."""
+        return math.isfinite(self.miou_change) and self.miou_change < -0.2 * self.baseline_miou
 
 
 def compare_with_baseline(
@@ -126,11 +140,12 @@ def render_report(
         lines += [f"## Against the single-objective baseline ({baseline})", ""]
         comparisons = compare_with_baseline(metrics, baseline)
         lines += [f"- {c.sentence()}" for c in comparisons]
-        fairer = [c.variant for c in comparisons if c.variance_change < 0]
-        robuster = [c.variant for c in comparisons if c.drop_change < 0]
+        fairer = [c.variant for c in comparisons if c.variance_change < 0 and not c.collapsed]
+        robuster = [c.variant for c in comparisons if c.drop_change < 0 and not c.collapsed]
         lines += [
             "",
-            f"{len(fairer)} of {len(comparisons)} multi-objective variants lowered the mean group variance"
+            f"Not counting collapsed variants, {len(fairer)} of {len(comparisons)} multi-objective variants"
+            " lowered the mean group variance"
             + (f" ({', '.join(fairer)})" if fairer else "")
             + f"; {len(robuster)} of {len(comparisons)} lowered the robustness drop"
             + (f" ({', '.join(robuster)})" if robuster else "")

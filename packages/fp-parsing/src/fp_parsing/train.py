@@ -334,8 +334,13 @@ def train_parser(
                 else:
                     scaled = terms
                 result = _mpd_step(scaled, params, config.mpd_path, scale)
-                alpha, beta, gamma = (float(w) for w in result.weights)
+                raw = [float(w) for w in result.weights]
+                record.update({f"mpd/weight_{name}": w for name, w in zip(("alpha", "beta", "gamma"), raw, strict=True)})
                 record["mpd/residual"] = float(result.residual)
+                # Logged weights are the shares w_i / sum(w), comparable with the schedules' (MPD's raw weights
+                # scale with 1/|g_i| and reach 1e6 for the small fairness gradient; they are logged as mpd/weight_*).
+                total = sum(raw)
+                alpha, beta, gamma = (w / total for w in raw) if total > 0 else (1.0, 0.0, 0.0)
                 loss = combine({k: v.detach() for k, v in terms.items()}, (alpha, beta, gamma))
             else:
                 loss = combine(terms, (alpha, beta, gamma))
