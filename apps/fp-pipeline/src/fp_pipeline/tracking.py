@@ -29,6 +29,7 @@ __all__ = [
     "DEFAULT_TRACKING_URI",
     "StageRun",
     "data_version",
+    "file_digest",
     "git_commit",
     "save_figure",
     "stage_run",
@@ -71,7 +72,8 @@ def data_version(dvc_file: Path = Path("data.dvc")) -> str:
         return "unknown"
 
 
-def _file_digest(path: Path) -> str:
+def file_digest(path: Path) -> str:
+    """SHA-256 of a file, read in 1 MiB blocks."""
     digest = hashlib.sha256()
     with path.open("rb") as handle:
         for block in iter(lambda: handle.read(1 << 20), b""):
@@ -108,7 +110,7 @@ class StageRun:
         path = Path(path)
         self._mlflow.set_tag(f"ref.{name}.path", str(path.resolve()))
         if path.is_file():
-            self._mlflow.set_tag(f"ref.{name}.sha256", _file_digest(path))
+            self._mlflow.set_tag(f"ref.{name}.sha256", file_digest(path))
 
     def set_tags(self, tags: Mapping[str, Any]) -> None:
         self._mlflow.set_tags({key: str(value) for key, value in tags.items()})

@@ -7,7 +7,6 @@ every attribute's group mIoU is exact.
 
 from __future__ import annotations
 
-import json
 import math
 import os
 from collections.abc import Mapping, Sequence
@@ -29,7 +28,7 @@ from fp_metrics import (
 from fp_parsing._io import write_json
 from fp_parsing.perturbations import PERTURBATIONS, perturb
 
-__all__ = ["DEFAULT_SEVERITIES", "Evaluation", "evaluate_parser", "predict"]
+__all__ = ["DEFAULT_SEVERITIES", "Evaluation", "evaluate_parser", "per_group_miou", "predict"]
 
 DEFAULT_SEVERITIES = (0.25, 0.5, 0.75, 1.0)
 
@@ -123,11 +122,6 @@ class Evaluation:
         """Write :meth:`as_dict` atomically."""
         return write_json(path, self.as_dict())
 
-    @staticmethod
-    def read_json(path: str | os.PathLike[str]) -> dict[str, Any]:
-        """Read what :meth:`to_json` wrote (as plain data)."""
-        return json.loads(Path(path).read_text(encoding="utf-8"))
-
 
 @torch.no_grad()
 def predict(model: torch.nn.Module, images: torch.Tensor) -> torch.Tensor:
@@ -168,16 +162,21 @@ def evaluate_parser(
     model.eval()
     loader = DataLoader(dataset, batch_size=batch_size, shuffle=False, num_workers=num_workers)
     clean = ConfusionMatrix(num_classes)
+    perturbed = {(k, s): ConfusionMatrix(num_classes) for k in range(len(perturbations)) for s in range(len(severities))}
     per_image: list[torch.Tensor] = []
     attributes: list[torch.Tensor] = []
     skin_tone: list[torch.Tensor] = []
-    for batch in tqdm(loader, desc="evaluate", disable=not progress, leave=False):
+    # One pass over the split: each batch is decoded once and evaluated clean and under every perturbation.
+    for b, batch in enumerate(tqdm(loader, desc="evaluate", disable=not progress, leave=False)):
         images, masks = batch["image"].to(device), batch["mask"].to(device)
         pred = predict(model, images)
         clean.update(pred, masks)
         per_image.append(per_image_confusion(pred, masks, num_classes).cpu())
         attributes.append(batch["attributes"].bool())
         skin_tone.append(batch["skin_tone"].long())
+        for (k, s), metric in perturbed.items():
+            generator = torch.Generator(device=device).manual_seed(seed * 1_000_003 + k * 10_007 + s * 101 + b)
+            metric.update(predict(model, perturb(images, perturbations[k], float(severities[s]), generator=generator)), masks)
     cm = torch.cat(per_image)
     attribute_names = list(dataset.attribute_names)  # type: ignore[attr-defined]
     groups = group_fairness(cm, torch.cat(attributes), attribute_names)
@@ -186,25 +185,13 @@ def evaluate_parser(
     if tone_names and bool((tones >= 0).any()):
         groups.update(group_fairness(cm, {"skin_tone": tones}, {"skin_tone": list(tone_names)}))
     scores = segmentation_scores(clean.matrix)
-
-    curves: dict[str, dict[str, list[float]]] = {}
-    total = len(perturbations) * len(severities)
-    bar = tqdm(total=total * len(loader), desc="robustness", disable=not progress or total == 0, leave=False)
-    for k, kind in enumerate(perturbations):
-        curve = {"severity": [0.0], "miou": [scores.miou]}
-        for s, severity in enumerate(severities):
-            metric = ConfusionMatrix(num_classes)
-            for b, batch in enumerate(loader):
-                generator = torch.Generator(device=device).manual_seed(
-                    seed * 1_000_003 + k * 10_007 + s * 101 + b
-                )
-                images = perturb(batch["image"].to(device), kind, float(severity), generator=generator)
-                metric.update(predict(model, images), batch["mask"].to(device))
-                bar.update(1)
-            curve["severity"].append(float(severity))
-            curve["miou"].append(metric.compute().miou)
-        curves[kind] = curve
-    bar.close()
+    curves = {
+        kind: {
+            "severity": [0.0, *(float(severity) for severity in severities)],
+            "miou": [scores.miou, *(perturbed[(k, s)].compute().miou for s in range(len(severities)))],
+        }
+        for k, kind in enumerate(perturbations)
+    }
     model.train(was_training)
     present = [name for name in fairness_attributes if name in groups]
     return Evaluation(
@@ -216,13 +203,14 @@ def evaluate_parser(
     )
 
 
-def metrics_table(evaluations: Mapping[str, Mapping[str, float]], keys: Sequence[str]) -> list[list[str]]:
-    """Rows ``[variant, value...]`` of the chosen metric keys (``—`` where missing), for reports."""
-    rows = []
-    for variant, metrics in evaluations.items():
-        row = [variant]
-        for key in keys:
-            value = metrics.get(key)
-            row.append("—" if value is None else f"{value:.4f}")
-        rows.append(row)
-    return rows
+
+def per_group_miou(evaluation: Mapping[str, Any]) -> dict[str, float]:
+    """``{"<attribute>=<group>": mIoU}`` over the headline attributes' populated groups, from
+    :meth:`Evaluation.as_dict` (or the ``evaluation.json`` it wrote): the bars of the paper's Fig. 4."""
+    bars: dict[str, float] = {}
+    for name in evaluation["fairness_attributes"]:
+        group = evaluation["groups"][name]
+        for group_name, miou, count in zip(group["group_names"], group["miou"], group["counts"], strict=True):
+            if count > 0 and miou is not None:
+                bars[f"{name}={group_name}"] = float(miou)
+    return bars

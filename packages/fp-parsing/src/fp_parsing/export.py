@@ -16,7 +16,6 @@ so ``CelebAMaskHQ(export_dir / "dataset", split, label_order=...)`` reads the pr
 
 from __future__ import annotations
 
-import hashlib
 import os
 import shutil
 from collections.abc import Mapping, Sequence
@@ -33,7 +32,7 @@ from fp_parsing.data import write_part_masks
 from fp_parsing.evaluate import predict
 from fp_parsing.plots import colorize
 
-__all__ = ["SIDE_FILES", "export_predictions", "file_digest"]
+__all__ = ["SIDE_FILES", "export_predictions"]
 
 IMAGE_DIR = "CelebA-HQ-img"
 SIDE_FILES = (
@@ -50,14 +49,6 @@ def _link_or_copy(source: Path, target: Path) -> None:
         os.link(source, target)
     except OSError:
         shutil.copy2(source, target)
-
-
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def export_predictions(
@@ -134,7 +125,3 @@ def export_predictions(
     model.train(was_training)
     return manifest
 
-
-def file_digest(path: str | os.PathLike[str]) -> str:
-    """SHA-256 of a file (for provenance entries)."""
-    return _sha256(Path(path))

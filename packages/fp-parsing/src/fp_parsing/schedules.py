@@ -36,6 +36,7 @@ __all__ = [
     "ScheduleError",
     "Weights",
     "build_schedule",
+    "schedule_csv",
     "schedule_table",
 ]
 
@@ -324,3 +325,12 @@ def schedule_table(schedule: Schedule, epochs: int | None = None) -> dict[str, l
         table["beta"].append(beta)
         table["gamma"].append(gamma)
     return table
+
+
+def schedule_csv(table: dict[str, list[float]]) -> str:
+    """A :func:`schedule_table` as CSV text (``epoch,alpha,beta,gamma`` header, one row per epoch)."""
+    rows = ["epoch,alpha,beta,gamma"] + [
+        f"{e},{a:.6f},{b:.6f},{g:.6f}"
+        for e, a, b, g in zip(table["epoch"], table["alpha"], table["beta"], table["gamma"], strict=True)
+    ]
+    return "\n".join(rows) + "\n"

@@ -31,7 +31,7 @@ from fp_parsing.groups import build_groupings, group_ids
 from fp_parsing.losses import ParsingObjectives, combine
 from fp_parsing.model import build_parser, load_parser, save_parser
 from fp_parsing.perturbations import PERTURBATIONS
-from fp_parsing.schedules import build_schedule, schedule_table
+from fp_parsing.schedules import build_schedule, schedule_csv, schedule_table
 
 __all__ = [
     "EpochPermutationSampler",
@@ -182,11 +182,20 @@ class TrainConfig:
 
 @dataclass(frozen=True)
 class TrainResult:
-    """What :func:`train_parser` returns: the model directory and per-epoch mean losses and weights."""
+    """What :func:`train_parser` returns.
+
+    Attributes:
+        model_dir: where the model was written.
+        history: per-epoch means of every logged value (``epoch/loss``, ``epoch/weights/alpha``, ...).
+        resumed_from_epoch: the first epoch this call trained after resuming, None for a fresh run.
+        weights_table: the (α, β, γ) used per epoch as a :func:`fp_parsing.schedules.schedule_table`: the
+            schedule's values, or for ``weighting: mpd`` the epoch means of MPD's weight shares.
+    """
 
     model_dir: Path
     history: list[dict[str, float]]
     resumed_from_epoch: int | None
+    weights_table: dict[str, list[float]]
 
 
 def step_seed(seed: int, epoch: int, step: int) -> int:
@@ -383,16 +392,16 @@ def train_parser(
             )
 
     model_dir = Path(model_dir)
+    if use_mpd:  # the schedule is unused: record the weight shares MPD chose, epoch means
+        table = {"epoch": [int(h["epoch"]) for h in history]}
+        table.update({name: [h[f"epoch/weights/{name}"] for h in history] for name in ("alpha", "beta", "gamma")})
+    else:
+        table = schedule_table(schedule, config.epochs)
     if accelerator.is_main_process:
         with atomic_output_dir(model_dir) as tmp:
             save_parser(accelerator.unwrap_model(model), tmp, config.model_config())
             write_json(tmp / "history.json", history)
             write_json(tmp / "train_config.json", config.to_dict())
-            table = schedule_table(schedule, config.epochs)
-            rows = ["epoch,alpha,beta,gamma"] + [
-                f"{e},{a:.6f},{b:.6f},{g:.6f}"
-                for e, a, b, g in zip(table["epoch"], table["alpha"], table["beta"], table["gamma"], strict=True)
-            ]
-            (tmp / "schedule.csv").write_text("\n".join(rows) + "\n", encoding="utf-8")
+            (tmp / "schedule.csv").write_text(schedule_csv(table), encoding="utf-8")
     accelerator.wait_for_everyone()
-    return TrainResult(model_dir=model_dir, history=history, resumed_from_epoch=resumed_from)
+    return TrainResult(model_dir=model_dir, history=history, resumed_from_epoch=resumed_from, weights_table=table)

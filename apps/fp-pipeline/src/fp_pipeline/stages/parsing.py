@@ -22,7 +22,7 @@ import typer
 
 from fp_pipeline.atomic import write_json_atomic, write_text_atomic
 from fp_pipeline.config import ParamsError, deep_merge, load_params, section
-from fp_pipeline.tracking import save_figure, stage_run
+from fp_pipeline.tracking import file_digest, save_figure, stage_run
 
 __all__ = [
     "eval_stage",
@@ -82,7 +82,7 @@ def train_stage(
 ) -> Path:
     """Train one variant (resuming from its last checkpoint); returns the model directory."""
     from fp_parsing.plots import plot_schedules
-    from fp_parsing.schedules import build_schedule, schedule_table
+    from fp_parsing.schedules import schedule_csv
     from fp_parsing.train import TrainConfig, train_parser
 
     params = load_params(params_path)
@@ -96,19 +96,8 @@ def train_stage(
     run_params = {"data": section(params, "data"), "variant": variant, "train": config.to_dict()}
     with stage_run(f"parsing-train@{variant}", params=run_params, tags={"fp.variant": variant}) as run:
         result = train_parser(config, train_set, model_dir, checkpoint_dir=checkpoint_dir, log=run, progress=progress)
-        table = schedule_table(build_schedule(config.schedule, config.epochs), config.epochs)
-        if config.weighting == "mpd":  # the weights MPD chose, epoch means, instead of the unused schedule
-            table = {
-                "epoch": [int(h["epoch"]) for h in result.history],
-                "alpha": [h["epoch/weights/alpha"] for h in result.history],
-                "beta": [h["epoch/weights/beta"] for h in result.history],
-                "gamma": [h["epoch/weights/gamma"] for h in result.history],
-            }
-        rows = ["epoch,alpha,beta,gamma"] + [
-            f"{e},{a:.6f},{b:.6f},{g:.6f}"
-            for e, a, b, g in zip(table["epoch"], table["alpha"], table["beta"], table["gamma"], strict=True)
-        ]
-        write_text_atomic(train_dir / "schedule.csv", "\n".join(rows) + "\n")
+        table = result.weights_table
+        write_text_atomic(train_dir / "schedule.csv", schedule_csv(table))
         save_figure(plot_schedules({variant: table}), train_dir / "schedule.png", run)
         run.log_reference("model", model_dir / "model.safetensors")
         if result.resumed_from_epoch is not None:
@@ -120,7 +109,7 @@ def train_stage(
 
 def eval_stage(*, params_path: Path, variant: str, progress: bool = True) -> dict[str, float]:
     """Evaluate one trained variant on the test split; writes ``eval/`` (metrics, curves, figures)."""
-    from fp_parsing.evaluate import evaluate_parser
+    from fp_parsing.evaluate import evaluate_parser, per_group_miou
     from fp_parsing.plots import plot_group_bars, plot_robustness_curves
     from fp_parsing.train import load_parser
 
@@ -143,17 +132,7 @@ def eval_stage(*, params_path: Path, variant: str, progress: bool = True) -> dic
         ]
         write_text_atomic(out / "robustness.csv", "\n".join(rows) + "\n")
         save_figure(plot_robustness_curves({variant: evaluation.robustness_curves}), out / "robustness.png", run)
-        per_group = {
-            f"{name}={group}": float(miou)
-            for name in evaluation.fairness_attributes
-            for group, miou, count in zip(
-                evaluation.groups[name].group_names,
-                evaluation.groups[name].miou.tolist(),
-                evaluation.groups[name].counts.tolist(),
-                strict=True,
-            )
-            if count > 0
-        }
+        per_group = per_group_miou(evaluation.as_dict())
         save_figure(plot_group_bars({variant: per_group}, title=f"group mIoU: {variant}"), out / "groups.png", run)
         run.log_artifact(out / "metrics.json")
         run.log_artifact(out / "evaluation.json")
@@ -167,7 +146,7 @@ def eval_stage(*, params_path: Path, variant: str, progress: bool = True) -> dic
 
 def export_stage(*, params_path: Path, variant: str, progress: bool = True) -> dict[str, Any]:
     """Write the predicted label maps of every split for one variant into ``export/``."""
-    from fp_parsing.export import export_predictions, file_digest
+    from fp_parsing.export import export_predictions
     from fp_parsing.train import load_parser
 
     params = load_params(params_path)
@@ -204,6 +183,7 @@ def report_stage(*, params_path: Path, progress: bool = True) -> Path:
     """Put every evaluated variant side by side: ``report/report.md`` plus comparison figures."""
     import json
 
+    from fp_parsing.evaluate import per_group_miou
     from fp_parsing.plots import plot_group_bars, plot_robustness_curves, plot_schedules
     from fp_parsing.report import render_report
 
@@ -235,14 +215,7 @@ def report_stage(*, params_path: Path, progress: bool = True) -> Path:
             ("Fig. 5: mIoU against severity for each perturbation", "robustness.png"),
         ]
         save_figure(plot_schedules(tables), figures_dir / "schedules.png", run)
-        per_group: dict[str, dict[str, float]] = {}
-        for variant, evaluation in evaluations.items():
-            per_group[variant] = {}
-            for name in evaluation["fairness_attributes"]:
-                group = evaluation["groups"][name]
-                for group_name, miou, count in zip(group["group_names"], group["miou"], group["counts"], strict=True):
-                    if count > 0 and miou is not None:
-                        per_group[variant][f"{name}={group_name}"] = float(miou)
+        per_group = {variant: per_group_miou(evaluation) for variant, evaluation in evaluations.items()}
         save_figure(plot_group_bars(per_group, title="group mIoU per variant"), figures_dir / "groups.png", run)
         save_figure(
             plot_robustness_curves({v: e["robustness_curves"] for v, e in evaluations.items()}),

@@ -7,6 +7,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from fp_parsing.data import ATTRIBUTE_NAMES as _LOADER_ATTRIBUTE_NAMES
+from fp_parsing.data import PART_NAMES
+
 __all__ = [
     "ATTRIBUTE_FILE",
     "ATTRIBUTE_NAMES",
@@ -26,21 +29,10 @@ __all__ = [
     "orig_file_name",
 ]
 
-#: The 18 part names of the release, in its own (g_mask) order; part id = position + 1, background = 0.
-PARTS: tuple[str, ...] = (
-    "skin", "nose", "eye_g", "l_eye", "r_eye", "l_brow", "r_brow", "l_ear", "r_ear",
-    "mouth", "u_lip", "l_lip", "hair", "hat", "ear_r", "neck_l", "neck", "cloth",
-)  # fmt: skip
-
-#: The 40 CelebA attributes in the order of the release's attribute file.
-ATTRIBUTE_NAMES: tuple[str, ...] = (
-    "5_o_Clock_Shadow", "Arched_Eyebrows", "Attractive", "Bags_Under_Eyes", "Bald", "Bangs", "Big_Lips",
-    "Big_Nose", "Black_Hair", "Blond_Hair", "Blurry", "Brown_Hair", "Bushy_Eyebrows", "Chubby",
-    "Double_Chin", "Eyeglasses", "Goatee", "Gray_Hair", "Heavy_Makeup", "High_Cheekbones", "Male",
-    "Mouth_Slightly_Open", "Mustache", "Narrow_Eyes", "No_Beard", "Oval_Face", "Pale_Skin", "Pointy_Nose",
-    "Receding_Hairline", "Rosy_Cheeks", "Sideburns", "Smiling", "Straight_Hair", "Wavy_Hair",
-    "Wearing_Earrings", "Wearing_Hat", "Wearing_Lipstick", "Wearing_Necklace", "Wearing_Necktie", "Young",
-)  # fmt: skip
+#: The 18 part names in the release's own (g_mask) order (part id = position + 1, background = 0) and the 40
+#: CelebA attributes in file order: the loader's definitions, so renderer and reader cannot drift apart.
+PARTS: tuple[str, ...] = tuple(PART_NAMES)
+ATTRIBUTE_NAMES: tuple[str, ...] = tuple(_LOADER_ATTRIBUTE_NAMES)
 
 IMAGE_DIR = "CelebA-HQ-img"
 MASK_DIR = "CelebAMask-HQ-mask-anno"
