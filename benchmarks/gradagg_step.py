@@ -21,8 +21,15 @@ refreshed every 4 steps, reused in between), one sample being the mean step time
 That is a different algorithm (stale weights), reported beside the exact per-step numbers, not instead of
 them.
 
+On a GPU (``--device cuda``) every timed block ends with ``torch.cuda.synchronize()`` and peak memory is
+``torch.cuda.max_memory_allocated`` during one step above the allocation at its start. There, with small
+kernels, a batched backward can cost far less than ``K`` backward passes, which is where the fast path's goal
+(ratio <= 1.3 on case (b)) is meant to hold; on a CPU the step is compute-bound and the ratio stays near
+``k_backward_floor_ratio``.
+
 Prints ONE JSON line (the profiler's own start/stop lines go to stderr). Default run: about 30 s on 1 thread.
     uv run python benchmarks/gradagg_step.py [--reps 15] [--threads 1] [--unet-size 16] [--unet-batch 2]
+        [--device cpu|cuda]
 """
 
 from __future__ import annotations
@@ -55,11 +62,12 @@ class Case:
         self.optimizer = torch.optim.SGD(self.params, lr=0.0)
 
 
-def build_mlp(batch: int = 64) -> Case:
+def build_mlp(batch: int = 64, device: str = "cpu") -> Case:
     """(a) MLP 64 -> 256 -> 256 -> 3, one MSE per output."""
     torch.manual_seed(0)
     model = nn.Sequential(nn.Linear(64, 256), nn.ReLU(), nn.Linear(256, 256), nn.ReLU(), nn.Linear(256, K))
-    inputs, targets = torch.randn(batch, 64), torch.randn(batch, K)
+    model.to(device)
+    inputs, targets = torch.randn(batch, 64, device=device), torch.randn(batch, K, device=device)
 
     def losses() -> list[torch.Tensor]:
         out = model(inputs)
@@ -68,7 +76,7 @@ def build_mlp(batch: int = 64) -> Case:
     return Case("mlp", model, losses)
 
 
-def build_unet_lora(size: int = 16, batch: int = 2) -> Case:
+def build_unet_lora(size: int = 16, batch: int = 2, device: str = "cpu") -> Case:
     """(b) tiny UNet2DConditionModel + LoRA (rank 4 on to_q/to_k/to_v/to_out.0), three masked MSEs."""
     from diffusers import UNet2DConditionModel
     from peft import LoraConfig
@@ -104,6 +112,9 @@ def build_unet_lora(size: int = 16, batch: int = 2) -> Case:
     hand = torch.zeros(batch, 1, size, size)
     hand[:, :, 5 * size // 8 : 7 * size // 8, size // 8 : 3 * size // 8] = 1.0
     masks = [torch.ones(batch, 1, size, size), face, hand]
+    unet.to(device)
+    latents, noise, timesteps, text = (t.to(device) for t in (latents, noise, timesteps, text))
+    masks = [m.to(device) for m in masks]
 
     def losses() -> list[torch.Tensor]:
         predicted = unet(latents + noise, timesteps, encoder_hidden_states=text).sample
@@ -137,28 +148,46 @@ def one_step(case: Case, variant: str) -> None:
     case.optimizer.step()
 
 
-def time_case(case: Case, reps: int, warmup: int = 2) -> dict[str, float]:
+def synchronize(device: str) -> None:
+    """Wait for queued GPU work (a no-op on the CPU), so a timer reads finished work."""
+    if torch.device(device).type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def time_case(case: Case, reps: int, warmup: int = 2, device: str = "cpu") -> dict[str, float]:
     """Median milliseconds per step of every variant, repetitions interleaved in a rotating order."""
     names = list(VARIANTS)
     samples: dict[str, list[float]] = {name: [] for name in names}
     for rep in range(warmup + reps):
         shift = rep % len(names)
         for name in names[shift:] + names[:shift]:
+            synchronize(device)
             start = time.perf_counter()
             for _ in range(BLOCK[name]):
                 one_step(case, name)
+            synchronize(device)
             elapsed = (time.perf_counter() - start) / BLOCK[name]
             if rep >= warmup:
                 samples[name].append(elapsed * 1e3)
     return {name: statistics.median(values) for name, values in samples.items()}
 
 
-def peak_step_memory_mib(case: Case, variant: str) -> float:
-    """Peak of live torch CPU allocations during one step, above the level at its start (MiB)."""
+def peak_step_memory_mib(case: Case, variant: str, device: str = "cpu") -> float:
+    """Peak of live torch allocations during one step, above the level at its start (MiB).
+
+    CPU: reconstructed from ``torch.profiler`` memory events; CUDA: ``torch.cuda.max_memory_allocated``.
+    """
     from torch.profiler import ProfilerActivity, profile
 
     one_step(case, variant)  # warm
     case.optimizer.zero_grad(set_to_none=True)
+    if torch.device(device).type == "cuda":
+        synchronize(device)
+        start = torch.cuda.memory_allocated(device)
+        torch.cuda.reset_peak_memory_stats(device)
+        one_step(case, variant)
+        synchronize(device)
+        return (torch.cuda.max_memory_allocated(device) - start) / 2**20
     with profile(activities=[ProfilerActivity.CPU], profile_memory=True) as prof:
         one_step(case, variant)
     events = sorted(
@@ -213,19 +242,27 @@ def main() -> None:
     )
     parser.add_argument("--unet-size", type=int, default=16, help="latent height = width of case (b)")
     parser.add_argument("--unet-batch", type=int, default=2, help="batch size of case (b)")
+    parser.add_argument("--device", default="cpu", help="torch device: cpu (default) or cuda[:N]")
     args = parser.parse_args()
+    device = args.device
+    if torch.device(device).type == "cuda" and not torch.cuda.is_available():
+        parser.error(f"--device {device}: CUDA is not available on this machine (torch {torch.__version__})")
     torch.set_num_threads(args.threads)
     started = time.perf_counter()
 
-    mlp = build_mlp()
-    mlp_result = summarise(time_case(mlp, reps=max(args.reps * 2, 10)))
-    unet = build_unet_lora(args.unet_size, args.unet_batch)
-    unet_result = summarise(time_case(unet, reps=args.reps))
+    mlp = build_mlp(device=device)
+    mlp_result = summarise(time_case(mlp, reps=max(args.reps * 2, 10), device=device))
+    unet = build_unet_lora(args.unet_size, args.unet_batch, device=device)
+    unet_result = summarise(time_case(unet, reps=args.reps, device=device))
     unet_result["peak_mib"] = {
-        name: round(peak_step_memory_mib(unet, name), 3)
+        name: round(peak_step_memory_mib(unet, name, device), 3)
         for name in ("ls", "mpd_naive", "mpd_fast", "mpd_fast_recompute")
     }
-    unet_result["memory_method"] = "torch.profiler CPU memory events: peak live torch allocations in one step"
+    unet_result["memory_method"] = (
+        "torch.cuda.max_memory_allocated above the step's start"
+        if torch.device(device).type == "cuda"
+        else "torch.profiler CPU memory events: peak live torch allocations in one step"
+    )
     unet_result["trainable_params"] = sum(p.numel() for p in unet.params)
     unet_result["config"] = {"latent": args.unet_size, "batch": args.unet_batch, "lora_rank": 4}
     fast_ratio = unet_result["ratio_mpd_over_ls"]["fast"]  # type: ignore[index]
@@ -233,6 +270,7 @@ def main() -> None:
         json.dumps(
             {
                 "benchmark": "gradagg_step",
+                "device": device,
                 "threads": args.threads,
                 "objectives": K,
                 "mlp": mlp_result,
