@@ -46,8 +46,13 @@ def main() -> None:
 
     def objectives(mode: str) -> ParsingObjectives:
         return ParsingObjectives(
-            num_classes=19, robustness_mode=mode, noise_std=1.0, input_share=0.25,
-            max_severity=0.8, fairness="variance", num_groups=spec.num_groups,
+            num_classes=19,
+            robustness_mode=mode,
+            noise_std=1.0,
+            input_share=0.25,
+            max_severity=0.8,
+            fairness="variance",
+            num_groups=spec.num_groups,
         )
 
     setups = {

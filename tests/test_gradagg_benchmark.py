@@ -66,7 +66,11 @@ def test_cuda_request_without_cuda_is_a_clear_error() -> None:
     if torch.cuda.is_available():
         pytest.skip("CUDA is available here")
     done = subprocess.run(
-        [sys.executable, str(SCRIPT), "--device", "cuda"], cwd=ROOT, capture_output=True, text=True, check=False
+        [sys.executable, str(SCRIPT), "--device", "cuda"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=False,
     )
     assert done.returncode == 2
     assert "--device cuda: CUDA is not available" in done.stderr
