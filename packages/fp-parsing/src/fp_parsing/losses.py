@@ -14,6 +14,9 @@
   the groupings with ``|P_a| >= 2``; exactly 0 (with a graph) when there is none.
 
 Total: ``alpha * L_acc + beta * L_rob + gamma * L_fair`` (:func:`combine`).
+
+Each term's infimum (:data:`OBJECTIVE_MINIMA`): ``L_acc >= 0``, ``L_rob >= -1``, ``L_fair >= 0`` (either kind);
+``L - min`` is the term's distance from perfect, which is what a log-loss (``log(L - min)``) needs.
 """
 
 from __future__ import annotations
@@ -29,6 +32,7 @@ from fp_parsing.perturbations import PERTURBATIONS, random_perturb
 
 __all__ = [
     "FAIRNESS_KINDS",
+    "OBJECTIVE_MINIMA",
     "ROBUSTNESS_MODES",
     "ParsingObjectives",
     "combine",
@@ -41,6 +45,8 @@ __all__ = [
 
 ROBUSTNESS_MODES = ("output", "input")
 FAIRNESS_KINDS = ("variance", "shortfall")
+# The infimum of each term: Dice loss and the fairness terms are >= 0, minus a soft mIoU is >= -1.
+OBJECTIVE_MINIMA: dict[str, float] = {"accuracy": 0.0, "robustness": -1.0, "fairness": 0.0}
 
 
 def one_hot_masks(masks: torch.Tensor, num_classes: int, dtype: torch.dtype = torch.float32) -> torch.Tensor:

@@ -28,7 +28,7 @@ from torch.utils.data import DataLoader, Dataset, Sampler
 from fp_parsing._io import atomic_output_dir, write_json
 from fp_parsing.checkpoint import latest_checkpoint, load_checkpoint, save_checkpoint
 from fp_parsing.groups import build_groupings, group_ids
-from fp_parsing.losses import ParsingObjectives, combine
+from fp_parsing.losses import OBJECTIVE_MINIMA, ParsingObjectives, combine
 from fp_parsing.model import build_parser, load_parser, save_parser
 from fp_parsing.perturbations import PERTURBATIONS
 from fp_parsing.schedules import build_schedule, schedule_csv, schedule_table
@@ -47,6 +47,9 @@ __all__ = [
 
 LogFn = Callable[[Mapping[str, float], int], None]
 WEIGHTINGS = ("schedule", "mpd")
+MPD_LOSSES = ("log", "raw")
+# A loss at or below this is treated as this value when MPD runs on log-losses (its gradient is then ~0 anyway).
+LOG_LOSS_FLOOR = 1e-12
 
 
 class ConfigError(ValueError):
@@ -126,6 +129,11 @@ class TrainConfig:
         weighting: ``"schedule"`` (α, β, γ from the schedule) or ``"mpd"`` (adaptive weights from
             fp-gradagg's MPD fairness over the three objectives, per step; the schedule is then unused).
         mpd_path: ``"fast"`` or ``"naive"`` per-objective gradients for MPD.
+        mpd_losses: what MPD balances: ``"log"`` (default) the log-losses ``log(L_i - min_i)``
+            (:data:`fp_parsing.losses.OBJECTIVE_MINIMA`), whose gradients ``∇L_i / (L_i - min_i)`` do not
+            depend on each loss's units, or ``"raw"`` the losses themselves. MPD weights follow gradient size,
+            and the fairness loss (a variance of mIoU, ~1e-4) has a gradient orders of magnitude below Dice's:
+            on raw losses MPD hands it almost all of the step and accuracy collapses.
         robustness, fairness: see :class:`RobustnessConfig` and :class:`FairnessConfig`.
         max_steps_per_epoch: cap on steps per epoch (0: the whole split), for quick runs.
     """
@@ -144,6 +152,7 @@ class TrainConfig:
     schedule: dict[str, Any] = field(default_factory=lambda: {"kind": "constant"})
     weighting: str = "schedule"
     mpd_path: str = "fast"
+    mpd_losses: str = "log"
     robustness: RobustnessConfig = field(default_factory=RobustnessConfig)
     fairness: FairnessConfig = field(default_factory=FairnessConfig)
     max_steps_per_epoch: int = 0
@@ -161,6 +170,8 @@ class TrainConfig:
             raise ConfigError(f"weighting must be one of {WEIGHTINGS}, got {self.weighting!r}")
         if self.mpd_path not in ("fast", "naive"):
             raise ConfigError(f"mpd_path must be 'fast' or 'naive', got {self.mpd_path!r}")
+        if self.mpd_losses not in MPD_LOSSES:
+            raise ConfigError(f"mpd_losses must be one of {MPD_LOSSES}, got {self.mpd_losses!r}")
 
     @classmethod
     def from_dict(cls, values: Mapping[str, Any]) -> TrainConfig:
@@ -229,11 +240,35 @@ def _skin_tone_group_count(dataset: Any) -> int:
     return len(names) if names else 0
 
 
-def _mpd_step(terms: Mapping[str, torch.Tensor], params: Sequence[torch.Tensor], path: str, scale: float):
+def _mpd_step(
+    terms: Mapping[str, torch.Tensor], params: Sequence[torch.Tensor], path: str, losses_kind: str, scale: float
+) -> tuple[Any, list[float]]:
+    """Write MPD's direction over (accuracy, robustness, fairness) into ``.grad``.
+
+    ``losses_kind="log"`` balances ``log(L_i - min_i)`` (each loss divided by its detached distance from its
+    infimum, so its gradient is ``∇L_i / (L_i - min_i)``); ``"raw"`` the losses as they are. ``scale`` is the
+    AMP loss scale (1 without a scaler): the losses are multiplied by it and fp-gradagg solves on the unscaled
+    Gramian.
+
+    Returns:
+        fp-gradagg's ``BackwardResult`` and the weights in effect on the raw losses ``[3]``
+        (``w_i / (L_i - min_i)`` for log-losses), which are what a schedule's (α, β, γ) would be.
+    """
     from fp_gradagg import MPD, backward
 
-    losses = [terms["accuracy"], terms["robustness"], terms["fairness"]]
-    return backward(losses, params, MPD(), path=path, grad_scale=scale)
+    names = ("accuracy", "robustness", "fairness")
+    raw = [terms[name] for name in names]
+    if losses_kind == "log":
+        divisors = [
+            max(float(loss.detach().float()) - OBJECTIVE_MINIMA[name], LOG_LOSS_FLOOR)
+            for name, loss in zip(names, raw, strict=True)
+        ]
+    else:
+        divisors = [1.0, 1.0, 1.0]
+    balanced = [loss / divisor * scale for loss, divisor in zip(raw, divisors, strict=True)]
+    result = backward(balanced, params, MPD(), path=path, grad_scale=scale)
+    effective = [float(w) / divisor for w, divisor in zip(result.weights, divisors, strict=True)]
+    return result, effective
 
 
 def train_parser(
@@ -337,19 +372,14 @@ def train_parser(
             if use_mpd:
                 scaler = getattr(accelerator, "scaler", None)
                 scale = float(scaler.get_scale()) if scaler is not None and scaler.is_enabled() else 1.0
-                if scaler is not None and scaler.is_enabled():
-                    losses = [terms[k] * scale for k in ("accuracy", "robustness", "fairness")]
-                    scaled = dict(zip(("accuracy", "robustness", "fairness"), losses, strict=True))
-                else:
-                    scaled = terms
-                result = _mpd_step(scaled, params, config.mpd_path, scale)
-                raw = [float(w) for w in result.weights]
-                record.update({f"mpd/weight_{name}": w for name, w in zip(("alpha", "beta", "gamma"), raw, strict=True)})
+                result, effective = _mpd_step(terms, params, config.mpd_path, config.mpd_losses, scale)
+                names = ("alpha", "beta", "gamma")
+                record.update({f"mpd/weight_{name}": float(w) for name, w in zip(names, result.weights, strict=True)})
                 record["mpd/residual"] = float(result.residual)
-                # Logged weights are the shares w_i / sum(w), comparable with the schedules' (MPD's raw weights
-                # scale with 1/|g_i| and reach 1e6 for the small fairness gradient; they are logged as mpd/weight_*).
-                total = sum(raw)
-                alpha, beta, gamma = (w / total for w in raw) if total > 0 else (1.0, 0.0, 0.0)
+                # Logged weights/* are the shares of the weights in effect on the raw losses, comparable with the
+                # schedules' (α, β, γ); mpd/weight_* are MPD's own weights on the objectives it balanced.
+                total = sum(effective)
+                alpha, beta, gamma = (w / total for w in effective) if total > 0 else (1.0, 0.0, 0.0)
                 loss = combine({k: v.detach() for k, v in terms.items()}, (alpha, beta, gamma))
             else:
                 loss = combine(terms, (alpha, beta, gamma))
