@@ -18,7 +18,9 @@ from fp_parsing.plots import colorize
 
 def _model() -> torch.nn.Module:
     torch.manual_seed(0)
-    model = torch.nn.Sequential(torch.nn.Conv2d(3, 8, 3, padding=1), torch.nn.ReLU(), torch.nn.Conv2d(8, 19, 1))
+    model = torch.nn.Sequential(
+        torch.nn.Conv2d(3, 8, 3, padding=1), torch.nn.ReLU(), torch.nn.Conv2d(8, 19, 1)
+    )
     return model
 
 
@@ -28,8 +30,14 @@ def test_export_round_trips_through_the_loader(tmp_path: Path) -> None:
     model = _model()
     out = tmp_path / "export"
     manifest = export_predictions(
-        model, splits, out, source_root=root, label_order="zllrunning", batch_size=2,
-        provenance={"variant": "toy"}, progress=False,
+        model,
+        splits,
+        out,
+        source_root=root,
+        label_order="zllrunning",
+        batch_size=2,
+        provenance={"variant": "toy"},
+        progress=False,
     )
     assert manifest["counts"] == {s: len(v) for s, v in EXPECTED_SPLITS.items()}
     assert json.loads((out / "manifest.json").read_text())["variant"] == "toy"
@@ -65,8 +73,14 @@ def test_a_failed_export_keeps_the_previous_one(tmp_path: Path) -> None:
             raise RuntimeError("boom")
 
     try:
-        export_predictions(Broken(), {"train": CelebAMaskHQ(root, split="train")}, out, source_root=root,
-                           label_order="zllrunning", progress=False)
+        export_predictions(
+            Broken(),
+            {"train": CelebAMaskHQ(root, split="train")},
+            out,
+            source_root=root,
+            label_order="zllrunning",
+            progress=False,
+        )
     except RuntimeError:
         pass
     assert json.loads((out / "manifest.json").read_text()) == {"old": True}

@@ -11,7 +11,9 @@ NAMES = ["Bald", "Eyeglasses", "Male", "Pale_Skin", "Wearing_Hat", "Young"]
 
 
 def test_group_ids_on_a_hand_made_batch() -> None:
-    spec = build_groupings(NAMES, ["Male", "Young", "Eyeglasses"], include_skin_tone=True, num_skin_tone_groups=3)
+    spec = build_groupings(
+        NAMES, ["Male", "Young", "Eyeglasses"], include_skin_tone=True, num_skin_tone_groups=3
+    )
     attributes = torch.tensor(
         [
             # Bald Eyeg Male Pale Hat Young
@@ -36,7 +38,11 @@ def test_group_ids_on_a_hand_made_batch() -> None:
     assert torch.equal(ids, expected)
     assert spec.names == ["Male", "Young", "Eyeglasses", SKIN_TONE]
     assert spec.num_groups == [2, 2, 2, 3]
-    assert spec.group_names[0] == ["absent", "present"] and spec.group_names[3] == ["tone_0", "tone_1", "tone_2"]
+    assert spec.group_names[0] == ["absent", "present"] and spec.group_names[3] == [
+        "tone_0",
+        "tone_1",
+        "tone_2",
+    ]
     assert spec.groupings[0].label(1) == "Male=present"
 
 
@@ -50,7 +56,9 @@ def test_plus_minus_one_and_bool_attributes_give_the_same_groups() -> None:
 
 
 def test_skin_tone_by_name_and_in_the_attribute_list() -> None:
-    spec = build_groupings(NAMES, ["Male", SKIN_TONE], include_skin_tone=False, skin_tone_names=["light", "dark"])
+    spec = build_groupings(
+        NAMES, ["Male", SKIN_TONE], include_skin_tone=False, skin_tone_names=["light", "dark"]
+    )
     assert spec.names == ["Male", SKIN_TONE] and spec.group_names[1] == ["light", "dark"]
     ids = group_ids(torch.zeros(2, 6, dtype=torch.long), torch.tensor([1, -3]), spec)
     assert torch.equal(ids[:, 1], torch.tensor([1, -1]))
@@ -63,12 +71,46 @@ def test_no_groupings_gives_an_empty_column_set() -> None:
 
 def test_default_attributes_exist_in_celeba() -> None:
     celeba = [
-        "5_o_Clock_Shadow", "Arched_Eyebrows", "Attractive", "Bags_Under_Eyes", "Bald", "Bangs", "Big_Lips",
-        "Big_Nose", "Black_Hair", "Blond_Hair", "Blurry", "Brown_Hair", "Bushy_Eyebrows", "Chubby",
-        "Double_Chin", "Eyeglasses", "Goatee", "Gray_Hair", "Heavy_Makeup", "High_Cheekbones", "Male",
-        "Mouth_Slightly_Open", "Mustache", "Narrow_Eyes", "No_Beard", "Oval_Face", "Pale_Skin", "Pointy_Nose",
-        "Receding_Hairline", "Rosy_Cheeks", "Sideburns", "Smiling", "Straight_Hair", "Wavy_Hair",
-        "Wearing_Earrings", "Wearing_Hat", "Wearing_Lipstick", "Wearing_Necklace", "Wearing_Necktie", "Young",
+        "5_o_Clock_Shadow",
+        "Arched_Eyebrows",
+        "Attractive",
+        "Bags_Under_Eyes",
+        "Bald",
+        "Bangs",
+        "Big_Lips",
+        "Big_Nose",
+        "Black_Hair",
+        "Blond_Hair",
+        "Blurry",
+        "Brown_Hair",
+        "Bushy_Eyebrows",
+        "Chubby",
+        "Double_Chin",
+        "Eyeglasses",
+        "Goatee",
+        "Gray_Hair",
+        "Heavy_Makeup",
+        "High_Cheekbones",
+        "Male",
+        "Mouth_Slightly_Open",
+        "Mustache",
+        "Narrow_Eyes",
+        "No_Beard",
+        "Oval_Face",
+        "Pale_Skin",
+        "Pointy_Nose",
+        "Receding_Hairline",
+        "Rosy_Cheeks",
+        "Sideburns",
+        "Smiling",
+        "Straight_Hair",
+        "Wavy_Hair",
+        "Wearing_Earrings",
+        "Wearing_Hat",
+        "Wearing_Lipstick",
+        "Wearing_Necklace",
+        "Wearing_Necktie",
+        "Young",
     ]
     spec = build_groupings(celeba, include_skin_tone=True, num_skin_tone_groups=4)
     assert spec.names == [*DEFAULT_FAIRNESS_ATTRIBUTES, SKIN_TONE]

@@ -50,7 +50,11 @@ def _hard_group_stats(pred: np.ndarray, target: np.ndarray, groups: np.ndarray) 
 def _random_case(seed: int, batch: int = 6, size: int = 6) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     generator = torch.Generator().manual_seed(seed)
     target = torch.randint(0, C, (batch, size, size), generator=generator)
-    pred = torch.where(torch.rand(target.shape, generator=generator) < 0.7, target, torch.randint(0, C, target.shape, generator=generator))
+    pred = torch.where(
+        torch.rand(target.shape, generator=generator) < 0.7,
+        target,
+        torch.randint(0, C, target.shape, generator=generator),
+    )
     groups = torch.stack(
         [
             torch.randint(0, 2, (batch,), generator=generator),
@@ -71,7 +75,9 @@ def test_soft_losses_equal_hard_metrics_on_one_hot_inputs(seed: int) -> None:
     variance, shortfall = _hard_group_stats(pred.numpy(), target.numpy(), groups.numpy())
     assert float(group_variance_loss(probs, onehot, groups)) == pytest.approx(variance, abs=1e-6)
     assert float(group_shortfall_loss(probs, onehot, groups)) == pytest.approx(shortfall, abs=1e-6)
-    assert float(group_variance_loss(probs, onehot, groups, num_groups=[2, 3, 1])) == pytest.approx(variance, abs=1e-6)
+    assert float(group_variance_loss(probs, onehot, groups, num_groups=[2, 3, 1])) == pytest.approx(
+        variance, abs=1e-6
+    )
 
 
 class _Fixed(nn.Module):
@@ -195,7 +201,9 @@ def test_unneeded_terms_are_skipped() -> None:
     logits, target, groups = _two_group_case()
     model = _Fixed(logits)
     objectives = ParsingObjectives(num_classes=C, robustness_mode="input")
-    terms = objectives(model, torch.rand(4, 3, 8, 8), target, groups, need={"robustness": False, "fairness": False})
+    terms = objectives(
+        model, torch.rand(4, 3, 8, 8), target, groups, need={"robustness": False, "fairness": False}
+    )
     assert model.calls == [4]
     assert float(terms["robustness"]) == 0.0 and float(terms["fairness"]) == 0.0
     assert not terms["robustness"].requires_grad and terms["accuracy"].requires_grad
@@ -209,13 +217,23 @@ def test_output_noise_is_seeded_and_scaled() -> None:
     model = _Fixed(logits)
     images = torch.rand(4, 3, 8, 8)
     objectives = ParsingObjectives(num_classes=C, noise_std=2.0)
-    first = objectives(model, images, target, groups, generator=torch.Generator().manual_seed(1))["robustness"]
-    again = objectives(model, images, target, groups, generator=torch.Generator().manual_seed(1))["robustness"]
-    other = objectives(model, images, target, groups, generator=torch.Generator().manual_seed(2))["robustness"]
+    first = objectives(model, images, target, groups, generator=torch.Generator().manual_seed(1))[
+        "robustness"
+    ]
+    again = objectives(model, images, target, groups, generator=torch.Generator().manual_seed(1))[
+        "robustness"
+    ]
+    other = objectives(model, images, target, groups, generator=torch.Generator().manual_seed(2))[
+        "robustness"
+    ]
     assert float(first.detach()) == float(again.detach()) and float(first.detach()) != float(other.detach())
     clean = ParsingObjectives(num_classes=C, noise_std=0.0)(model, images, target, groups)["robustness"]
-    assert float(clean.detach()) == pytest.approx(float(soft_miou_loss(logits.softmax(dim=1), one_hot_masks(target, C)).detach()))
-    assert float(first.detach()) > float(clean.detach())  # noise lowers the soft mIoU, so the loss (-mIoU) rises
+    assert float(clean.detach()) == pytest.approx(
+        float(soft_miou_loss(logits.softmax(dim=1), one_hot_masks(target, C)).detach())
+    )
+    assert float(first.detach()) > float(
+        clean.detach()
+    )  # noise lowers the soft mIoU, so the loss (-mIoU) rises
 
 
 def test_combine_is_the_weighted_sum() -> None:

@@ -45,7 +45,10 @@ def _encoder_state(value: float) -> dict[str, torch.Tensor]:
     from segmentation_models_pytorch.encoders import get_encoder
 
     state = get_encoder("resnet18", weights=None).state_dict()
-    return {k: (torch.full_like(v, value) if v.dtype.is_floating_point else v).contiguous() for k, v in state.items()}
+    return {
+        k: (torch.full_like(v, value) if v.dtype.is_floating_point else v).contiguous()
+        for k, v in state.items()
+    }
 
 
 def test_forward_shape_and_imagenet_normalisation() -> None:
@@ -84,7 +87,11 @@ def test_save_load_round_trip_gives_identical_outputs(tmp_path: Path) -> None:
     assert sorted(p.name for p in (tmp_path / "parser").iterdir()) == [WEIGHTS_FILENAME, CONFIG_FILENAME]
     config = json.loads((tmp_path / "parser" / CONFIG_FILENAME).read_text())
     assert config["variant"] == "linear" and config["encoder_weights"] == "imagenet"
-    assert config["encoder_depth"] == 3 and config["decoder_channels"] == [16, 8, 4] and config["num_classes"] == 5
+    assert (
+        config["encoder_depth"] == 3
+        and config["decoder_channels"] == [16, 8, 4]
+        and config["num_classes"] == 5
+    )
 
     loaded = load_parser(tmp_path / "parser").eval()
     assert loaded.architecture == model.architecture
@@ -149,12 +156,18 @@ def test_unknown_weights_name_lists_the_available_ones() -> None:
 def test_weights_are_read_from_the_hub_cache(offline_caches: Path) -> None:
     source = encoder_weight_source("resnet18", "imagenet")
     snapshot = (
-        offline_caches / "hub" / f"models--{source['repo_id'].replace('/', '--')}" / "snapshots" / source["revision"]
+        offline_caches
+        / "hub"
+        / f"models--{source['repo_id'].replace('/', '--')}"
+        / "snapshots"
+        / source["revision"]
     )
     snapshot.mkdir(parents=True)
     save_file(_encoder_state(0.25), str(snapshot / WEIGHTS_FILENAME))
     model = build_parser("resnet18", encoder_weights="imagenet", num_classes=3)
-    assert torch.equal(model.unet.encoder.conv1.weight, torch.full_like(model.unet.encoder.conv1.weight, 0.25))
+    assert torch.equal(
+        model.unet.encoder.conv1.weight, torch.full_like(model.unet.encoder.conv1.weight, 0.25)
+    )
     assert torch.equal(model.unet.encoder.layer4[1].bn2.bias, torch.full((512,), 0.25))
 
 
@@ -174,5 +187,7 @@ def test_weights_are_read_from_the_fp_cache_or_an_explicit_file(offline_caches: 
     with pytest.raises(EncoderWeightsUnavailable, match="does not exist"):
         build_parser("resnet18", encoder_weights=str(offline_caches / "absent.safetensors"))
     save_file({"conv1.weight": torch.zeros(1)}, str(explicit))
-    with pytest.raises(EncoderWeightsUnavailable, match=r"mine\.safetensors does not hold the resnet18 encoder"):
+    with pytest.raises(
+        EncoderWeightsUnavailable, match=r"mine\.safetensors does not hold the resnet18 encoder"
+    ):
         build_parser("resnet18", encoder_weights=str(explicit))

@@ -40,7 +40,10 @@ def test_damage_grows_with_severity_for_a_fixed_seed(kind: str) -> None:
     assert damage[-1] > 0.02, f"{kind} barely changes the image at severity 1: {damage[-1]}"
     # per image too, not only on average
     for index in range(images.shape[0]):
-        per = [float((perturb(images, kind, s, _seeded())[index] - images[index]).abs().mean()) for s in SEVERITIES]
+        per = [
+            float((perturb(images, kind, s, _seeded())[index] - images[index]).abs().mean())
+            for s in SEVERITIES
+        ]
         assert all(b >= a for a, b in zip(per, per[1:], strict=False)), (index, per)
 
 
@@ -155,6 +158,8 @@ def test_cuda_images_with_cuda_or_cpu_generators(kind: str) -> None:
     assert torch.equal(on_gpu, perturb(images, kind, 0.7, torch.Generator(device="cuda").manual_seed(0)))
     from_cpu = perturb(images, kind, 0.7, _seeded(0))  # draws made on the CPU generator, moved to the images
     assert from_cpu.device == images.device
-    torch.testing.assert_close(from_cpu.cpu(), perturb(images.cpu(), kind, 0.7, _seeded(0)), atol=5e-3, rtol=0)  # TF32 convs
+    torch.testing.assert_close(
+        from_cpu.cpu(), perturb(images.cpu(), kind, 0.7, _seeded(0)), atol=5e-3, rtol=0
+    )  # TF32 convs
     mixed = random_perturb(images, PERTURBATIONS, 0.8, torch.Generator(device="cuda").manual_seed(1))
     assert mixed.device == images.device and float(mixed.min()) >= 0 and float(mixed.max()) <= 1

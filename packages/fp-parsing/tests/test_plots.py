@@ -47,7 +47,8 @@ def test_colorize_maps_ids_to_palette_colours() -> None:
 
 def test_schedule_figure_has_one_panel_per_variant_and_three_lines_each() -> None:
     tables = {
-        kind: schedule_table(build_schedule({"kind": kind}, 6), 6) for kind in ("constant", "linear", "sigmoid", "piecewise")
+        kind: schedule_table(build_schedule({"kind": kind}, 6), 6)
+        for kind in ("constant", "linear", "sigmoid", "piecewise")
     }
     figure = plot_schedules(tables)
     assert isinstance(figure, Figure) and len(figure.axes) == 4

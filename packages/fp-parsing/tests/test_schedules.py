@@ -24,7 +24,9 @@ SPECS = {
     "piecewise": {"kind": "piecewise", "start": [1, 0, 0], "end": END},
     "custom_points": {"kind": "custom", "points": [[0, [1, 0, 0]], [2, [0.6, 0.4, 0.0]], [5, END]]},
 }
-FINE_GRID = [i / 8 for i in range(0, 8 * 12)]  # fractional epochs 0 .. 11.875 (past the end of a 10-epoch run)
+FINE_GRID = [
+    i / 8 for i in range(0, 8 * 12)
+]  # fractional epochs 0 .. 11.875 (past the end of a 10-epoch run)
 
 
 def _sigmoid(x: float) -> float:
@@ -74,13 +76,20 @@ def test_start_and_end_are_exact_and_each_weight_is_monotone(kind: str) -> None:
 def test_defaults_are_documented_values() -> None:
     schedule = build_schedule({"kind": "linear"}, epochs=4)
     assert schedule(0) == DEFAULT_START and schedule(3) == DEFAULT_END
-    assert schedule.spec == {"kind": "linear", "start": [1.0, 0.0, 0.0], "end": [0.4, 0.3, 0.3], "transition": [0.0, 3.0]}
+    assert schedule.spec == {
+        "kind": "linear",
+        "start": [1.0, 0.0, 0.0],
+        "end": [0.4, 0.3, 0.3],
+        "transition": [0.0, 3.0],
+    }
     one_epoch = build_schedule({"kind": "linear"}, epochs=1)
     assert one_epoch(0) == DEFAULT_START and one_epoch(0.5) == pytest.approx((0.7, 0.15, 0.15))
 
 
 def test_linear_values_by_hand() -> None:
-    schedule = build_schedule({"kind": "linear", "start": [1, 0, 0], "end": [0, 0.5, 0.5], "transition": [2, 6]}, 10)
+    schedule = build_schedule(
+        {"kind": "linear", "start": [1, 0, 0], "end": [0, 0.5, 0.5], "transition": [2, 6]}, 10
+    )
     assert schedule(1.9) == (1.0, 0.0, 0.0)
     assert schedule(3) == pytest.approx((0.75, 0.125, 0.125), abs=1e-15)
     assert schedule(5) == pytest.approx((0.25, 0.375, 0.375), abs=1e-15)
@@ -89,7 +98,13 @@ def test_linear_values_by_hand() -> None:
 
 @pytest.mark.parametrize("steepness", [0.5, 4.0, 10.0, 40.0])
 def test_sigmoid_midpoint_is_exact_and_steepness_sharpens(steepness: float) -> None:
-    spec = {"kind": "sigmoid", "start": [1, 0, 0], "end": [0, 0.5, 0.5], "transition": [2, 8], "steepness": steepness}
+    spec = {
+        "kind": "sigmoid",
+        "start": [1, 0, 0],
+        "end": [0, 0.5, 0.5],
+        "transition": [2, 8],
+        "steepness": steepness,
+    }
     schedule = build_schedule(spec, 10)
     assert schedule(5) == pytest.approx((0.5, 0.25, 0.25), abs=1e-12)
     assert schedule(2) == (1.0, 0.0, 0.0) and schedule(8) == (0.0, 0.5, 0.5)
@@ -112,7 +127,12 @@ def test_piecewise_holds_stages_between_breakpoints() -> None:
         {"kind": "piecewise", "stages": [[0, [1, 0, 0]], [2, [0.5, 0.5, 0]], [4, [0.4, 0.3, 0.3]]]}, epochs=6
     )
     assert [explicit(t) for t in (0, 1.9, 2, 3.9, 4, 5)] == [
-        (1.0, 0.0, 0.0), (1.0, 0.0, 0.0), (0.5, 0.5, 0.0), (0.5, 0.5, 0.0), (0.4, 0.3, 0.3), (0.4, 0.3, 0.3)
+        (1.0, 0.0, 0.0),
+        (1.0, 0.0, 0.0),
+        (0.5, 0.5, 0.0),
+        (0.5, 0.5, 0.0),
+        (0.4, 0.3, 0.3),
+        (0.4, 0.3, 0.3),
     ]
     custom_breaks = build_schedule(
         {"kind": "piecewise", "start": [1, 0, 0], "end": [0, 0, 1], "breakpoints": [1, 2, 3]}, epochs=5

@@ -94,19 +94,32 @@ def _killer(at_step: int):
     return log
 
 
-@pytest.mark.parametrize("overrides", [{}, {"schedule": {"kind": "linear"}, "robustness": {"mode": "input", "input_share": 0.5}}])
+@pytest.mark.parametrize(
+    "overrides", [{}, {"schedule": {"kind": "linear"}, "robustness": {"mode": "input", "input_share": 0.5}}]
+)
 def test_a_killed_run_resumes_to_the_same_weights(tmp_path: Path, overrides: dict) -> None:
     data = ToyFaces(n=8, size=32)
     config = _config(**overrides)
-    straight = train_parser(config, data, tmp_path / "a" / "model", checkpoint_dir=tmp_path / "a" / "ck", progress=False)
+    straight = train_parser(
+        config, data, tmp_path / "a" / "model", checkpoint_dir=tmp_path / "a" / "ck", progress=False
+    )
     assert straight.resumed_from_epoch is None
 
     # Killed in the middle of epoch 1 (steps 0-1 are epoch 0, 2-3 epoch 1): epoch 0's checkpoint survives.
     with pytest.raises(_Kill):
-        train_parser(config, data, tmp_path / "b" / "model", checkpoint_dir=tmp_path / "b" / "ck", log=_killer(3), progress=False)
+        train_parser(
+            config,
+            data,
+            tmp_path / "b" / "model",
+            checkpoint_dir=tmp_path / "b" / "ck",
+            log=_killer(3),
+            progress=False,
+        )
     assert not (tmp_path / "b" / "model").exists()
     assert latest_checkpoint(tmp_path / "b" / "ck").name == "epoch_0000"
-    resumed = train_parser(config, data, tmp_path / "b" / "model", checkpoint_dir=tmp_path / "b" / "ck", progress=False)
+    resumed = train_parser(
+        config, data, tmp_path / "b" / "model", checkpoint_dir=tmp_path / "b" / "ck", progress=False
+    )
     assert resumed.resumed_from_epoch == 1
 
     weights_a = load_file(str(tmp_path / "a" / "model" / "model.safetensors"))
@@ -120,7 +133,9 @@ def test_a_killed_run_resumes_to_the_same_weights(tmp_path: Path, overrides: dic
 def test_resuming_with_other_settings_is_refused(tmp_path: Path) -> None:
     data = ToyFaces(n=8, size=32)
     with pytest.raises(_Kill):
-        train_parser(_config(), data, tmp_path / "m", checkpoint_dir=tmp_path / "ck", log=_killer(3), progress=False)
+        train_parser(
+            _config(), data, tmp_path / "m", checkpoint_dir=tmp_path / "ck", log=_killer(3), progress=False
+        )
     with pytest.raises(ConfigError, match="other settings"):
         train_parser(_config(lr=1e-3), data, tmp_path / "m", checkpoint_dir=tmp_path / "ck", progress=False)
 
@@ -129,13 +144,21 @@ def test_training_logs_every_term_and_writes_the_model(tmp_path: Path) -> None:
     data = ToyFaces(n=8, size=32)
     seen: list[tuple[dict, int]] = []
     config = _config(epochs=1, schedule={"kind": "linear"})
-    result = train_parser(config, data, tmp_path / "model", checkpoint_dir=tmp_path / "ck",
-                          log=lambda m, s: seen.append((dict(m), s)), progress=False)
+    result = train_parser(
+        config,
+        data,
+        tmp_path / "model",
+        checkpoint_dir=tmp_path / "ck",
+        log=lambda m, s: seen.append((dict(m), s)),
+        progress=False,
+    )
     steps = [m for m, _ in seen if "train/loss" in m]
     assert len(steps) == 2
     for record in steps:
         assert {"train/accuracy", "train/robustness", "train/fairness", "weights/alpha"} <= set(record)
-        assert record["weights/alpha"] + record["weights/beta"] + record["weights/gamma"] == pytest.approx(1.0)
+        assert record["weights/alpha"] + record["weights/beta"] + record["weights/gamma"] == pytest.approx(
+            1.0
+        )
     files = sorted(p.name for p in (tmp_path / "model").iterdir())
     assert "model.safetensors" in files and "history.json" in files and "schedule.csv" in files
     assert len(result.history) == 1
@@ -145,7 +168,13 @@ def test_mpd_weighting_trains_with_positive_weights(tmp_path: Path) -> None:
     data = ToyFaces(n=8, size=32)
     seen: list[dict] = []
     config = _config(epochs=1, weighting="mpd")
-    train_parser(config, data, tmp_path / "model", checkpoint_dir=tmp_path / "ck",
-                 log=lambda m, s: seen.append(dict(m)), progress=False)
+    train_parser(
+        config,
+        data,
+        tmp_path / "model",
+        checkpoint_dir=tmp_path / "ck",
+        log=lambda m, s: seen.append(dict(m)),
+        progress=False,
+    )
     steps = [m for m in seen if "train/loss" in m]
     assert steps and all(m["weights/alpha"] > 0 and "mpd/residual" in m for m in steps)

@@ -22,7 +22,9 @@ def _terms(x: torch.Tensor, fairness_unit: float = 1.0) -> dict[str, torch.Tenso
     }
 
 
-def _direction(losses_kind: str, fairness_unit: float = 1.0) -> tuple[torch.Tensor, list[float], torch.Tensor]:
+def _direction(
+    losses_kind: str, fairness_unit: float = 1.0
+) -> tuple[torch.Tensor, list[float], torch.Tensor]:
     x = torch.tensor([0.3, 0.1, -0.4, 0.2], dtype=torch.float64, requires_grad=True)
     result, effective = _mpd_step(_terms(x, fairness_unit), [x], "fast", losses_kind, 1.0)
     return x.grad.clone(), effective, result.weights

@@ -62,9 +62,7 @@ def optimizer_state_to_flat(state: Mapping[str, Any]) -> tuple[dict[str, torch.T
             return {_TENSOR_TAG: key}
         if isinstance(node, Mapping):
             # JSON keys are strings: remember which were ints (param ids in ``state``).
-            return {
-                "__map__": [[k, isinstance(k, int), walk(v, f"{key}.{k}")] for k, v in node.items()]
-            }
+            return {"__map__": [[k, isinstance(k, int), walk(v, f"{key}.{k}")] for k, v in node.items()]}
         if isinstance(node, list | tuple):
             tag = "__tuple__" if isinstance(node, tuple) else "__list__"
             return {tag: [walk(v, f"{key}.{i}") for i, v in enumerate(node)]}

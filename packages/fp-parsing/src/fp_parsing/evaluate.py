@@ -140,7 +140,14 @@ def evaluate_parser(
     batch_size: int = 16,
     perturbations: Sequence[str] = PERTURBATIONS,
     severities: Sequence[float] = DEFAULT_SEVERITIES,
-    fairness_attributes: Sequence[str] = ("Male", "Young", "Pale_Skin", "Eyeglasses", "Wearing_Hat", "skin_tone"),
+    fairness_attributes: Sequence[str] = (
+        "Male",
+        "Young",
+        "Pale_Skin",
+        "Eyeglasses",
+        "Wearing_Hat",
+        "skin_tone",
+    ),
     seed: int = 0,
     num_workers: int = 0,
     progress: bool = True,
@@ -162,7 +169,11 @@ def evaluate_parser(
     model.eval()
     loader = DataLoader(dataset, batch_size=batch_size, shuffle=False, num_workers=num_workers)
     clean = ConfusionMatrix(num_classes)
-    perturbed = {(k, s): ConfusionMatrix(num_classes) for k in range(len(perturbations)) for s in range(len(severities))}
+    perturbed = {
+        (k, s): ConfusionMatrix(num_classes)
+        for k in range(len(perturbations))
+        for s in range(len(severities))
+    }
     per_image: list[torch.Tensor] = []
     attributes: list[torch.Tensor] = []
     skin_tone: list[torch.Tensor] = []
@@ -175,8 +186,13 @@ def evaluate_parser(
         attributes.append(batch["attributes"].bool())
         skin_tone.append(batch["skin_tone"].long())
         for (k, s), metric in perturbed.items():
-            generator = torch.Generator(device=device).manual_seed(seed * 1_000_003 + k * 10_007 + s * 101 + b)
-            metric.update(predict(model, perturb(images, perturbations[k], float(severities[s]), generator=generator)), masks)
+            generator = torch.Generator(device=device).manual_seed(
+                seed * 1_000_003 + k * 10_007 + s * 101 + b
+            )
+            metric.update(
+                predict(model, perturb(images, perturbations[k], float(severities[s]), generator=generator)),
+                masks,
+            )
     cm = torch.cat(per_image)
     attribute_names = list(dataset.attribute_names)  # type: ignore[attr-defined]
     groups = group_fairness(cm, torch.cat(attributes), attribute_names)
@@ -201,7 +217,6 @@ def evaluate_parser(
         fairness_attributes=present,
         robustness_curves=curves,
     )
-
 
 
 def per_group_miou(evaluation: Mapping[str, Any]) -> dict[str, float]:

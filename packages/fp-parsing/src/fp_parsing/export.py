@@ -102,11 +102,15 @@ def export_predictions(
                 labels = predict(model, batch["image"].to(device)).cpu().numpy().astype(np.uint8)
                 for index, label_map in zip(batch["index"].tolist(), labels, strict=True):
                     Image.fromarray(label_map).save(tmp / "labels" / f"{index}.png")
-                    Image.fromarray(colorize(torch.from_numpy(label_map))).save(tmp / "color" / f"{index}.png")
+                    Image.fromarray(colorize(torch.from_numpy(label_map))).save(
+                        tmp / "color" / f"{index}.png"
+                    )
                     if with_dataset:
                         image = source_root / IMAGE_DIR / f"{index}.jpg"
                         _link_or_copy(image, tmp / "dataset" / IMAGE_DIR / f"{index}.jpg")
-                        write_part_masks(label_map, tmp / "dataset" / "CelebAMask-HQ-mask-anno", index, label_order)
+                        write_part_masks(
+                            label_map, tmp / "dataset" / "CelebAMask-HQ-mask-anno", index, label_order
+                        )
                     counts[split] += 1
         manifest = {
             "what": "predicted face-parsing label maps",
@@ -124,4 +128,3 @@ def export_predictions(
         write_json(tmp / "manifest.json", manifest)
     model.train(was_training)
     return manifest
-

@@ -122,7 +122,11 @@ def group_ids(attributes: torch.Tensor, skin_tone: torch.Tensor | None, spec: Gr
             has no skin-tone grouping.
         spec: from :func:`build_groupings`.
     """
-    if not isinstance(attributes, torch.Tensor) or attributes.dim() != 2 or attributes.shape[1] != spec.num_attributes:
+    if (
+        not isinstance(attributes, torch.Tensor)
+        or attributes.dim() != 2
+        or attributes.shape[1] != spec.num_attributes
+    ):
         shape = tuple(attributes.shape) if isinstance(attributes, torch.Tensor) else type(attributes).__name__
         raise ValueError(f"attributes must be a tensor [B, {spec.num_attributes}], got {shape}")
     batch = attributes.shape[0]
@@ -132,7 +136,9 @@ def group_ids(attributes: torch.Tensor, skin_tone: torch.Tensor | None, spec: Gr
             columns.append((attributes[:, grouping.column] > 0).long())
             continue
         if not isinstance(skin_tone, torch.Tensor) or skin_tone.shape != (batch,):
-            shape = tuple(skin_tone.shape) if isinstance(skin_tone, torch.Tensor) else type(skin_tone).__name__
+            shape = (
+                tuple(skin_tone.shape) if isinstance(skin_tone, torch.Tensor) else type(skin_tone).__name__
+            )
             raise ValueError(f"skin_tone must be an integer tensor [B] with B={batch}, got {shape}")
         tones = skin_tone.to(device=attributes.device, dtype=torch.long)
         if batch and int(tones.max()) >= grouping.num_groups:

@@ -75,7 +75,9 @@ def group_miou_per_grouping(
     ``max id + 1`` over the whole tensor.
     """
     if groups.dim() != 2 or groups.shape[0] != probs.shape[0]:
-        raise ValueError(f"groups must be an integer tensor [B, A] with B={probs.shape[0]}, got {tuple(groups.shape)}")
+        raise ValueError(
+            f"groups must be an integer tensor [B, A] with B={probs.shape[0]}, got {tuple(groups.shape)}"
+        )
     if num_groups is None:
         total = int(groups.max()) + 1 if groups.numel() else 0
         num_groups = [max(total, 1)] * groups.shape[1]
@@ -94,7 +96,9 @@ def _populated(miou: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Te
     return mask, values, mask.sum()
 
 
-def _mean_over_groupings(per_grouping: list[tuple[torch.Tensor, torch.Tensor]], anchor: torch.Tensor) -> torch.Tensor:
+def _mean_over_groupings(
+    per_grouping: list[tuple[torch.Tensor, torch.Tensor]], anchor: torch.Tensor
+) -> torch.Tensor:
     """Mean of the terms whose grouping has >= 2 populated groups; 0 (on ``anchor``'s graph) if none."""
     total = anchor.sum() * 0.0
     used = torch.zeros((), device=anchor.device)
@@ -185,7 +189,9 @@ class ParsingObjectives:
         num_groups: Sequence[int] | None = None,
     ) -> None:
         if robustness_mode not in ROBUSTNESS_MODES:
-            raise ValueError(f"unknown robustness_mode {robustness_mode!r}; expected one of {list(ROBUSTNESS_MODES)}")
+            raise ValueError(
+                f"unknown robustness_mode {robustness_mode!r}; expected one of {list(ROBUSTNESS_MODES)}"
+            )
         if fairness not in FAIRNESS_KINDS:
             raise ValueError(f"unknown fairness {fairness!r}; expected one of {list(FAIRNESS_KINDS)}")
         if noise_std < 0:
@@ -196,7 +202,9 @@ class ParsingObjectives:
             raise ValueError(f"max_severity must lie in [0, 1], got {max_severity}")
         unknown = [k for k in perturbations if k not in PERTURBATIONS]
         if unknown or not perturbations:
-            raise ValueError(f"perturbations must be a non-empty subset of {list(PERTURBATIONS)}, got {list(perturbations)}")
+            raise ValueError(
+                f"perturbations must be a non-empty subset of {list(PERTURBATIONS)}, got {list(perturbations)}"
+            )
         from segmentation_models_pytorch.losses import DiceLoss
 
         self.num_classes = num_classes
@@ -244,7 +252,9 @@ class ParsingObjectives:
             )
         logits = model(images)
         if logits.shape[1] != self.num_classes:
-            raise ValueError(f"the model gives {logits.shape[1]} classes, expected num_classes={self.num_classes}")
+            raise ValueError(
+                f"the model gives {logits.shape[1]} classes, expected num_classes={self.num_classes}"
+            )
         logits32 = logits.float()
         terms: dict[str, torch.Tensor] = {"accuracy": self.dice(logits32, masks.long()), "logits": logits}
         zero = logits32.new_zeros(())
@@ -275,7 +285,9 @@ class ParsingObjectives:
             if generator is None:
                 noise = torch.randn(logits.shape, device=logits.device)
             else:
-                noise = torch.randn(logits.shape, generator=generator, device=generator.device).to(logits.device)
+                noise = torch.randn(logits.shape, generator=generator, device=generator.device).to(
+                    logits.device
+                )
             return soft_miou_loss((logits + self.noise_std * noise).softmax(dim=1), target)
         batch = images.shape[0]
         count = min(batch, max(1, round(self.input_share * batch)))

@@ -39,7 +39,14 @@ WEIGHTS_FILENAME = "model.safetensors"
 CONFIG_FILENAME = "parser_config.json"
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
-_ARCHITECTURE_KEYS = ("encoder_name", "num_classes", "in_channels", "encoder_depth", "decoder_channels", "normalize")
+_ARCHITECTURE_KEYS = (
+    "encoder_name",
+    "num_classes",
+    "in_channels",
+    "encoder_depth",
+    "decoder_channels",
+    "normalize",
+)
 _NULL_HINT = "or set parsing.model.encoder_weights: null to start from random weights"
 
 
@@ -94,7 +101,9 @@ def encoder_weight_source(encoder_name: str, encoder_weights: str) -> dict[str, 
     from segmentation_models_pytorch.encoders import encoders
 
     if encoder_name not in encoders:
-        raise ValueError(f"unknown encoder_name {encoder_name!r}; expected one of smp's encoders, e.g. resnet34")
+        raise ValueError(
+            f"unknown encoder_name {encoder_name!r}; expected one of smp's encoders, e.g. resnet34"
+        )
     settings = encoders[encoder_name].get("pretrained_settings", {})
     if encoder_weights not in settings:
         raise ValueError(
@@ -266,7 +275,9 @@ def _atomic_write_bytes(path: Path, write: Callable[[str], None]) -> None:
         raise
 
 
-def save_parser(model: nn.Module, directory: str | os.PathLike[str], config: Mapping[str, Any] | None = None) -> Path:
+def save_parser(
+    model: nn.Module, directory: str | os.PathLike[str], config: Mapping[str, Any] | None = None
+) -> Path:
     """Write ``model.safetensors`` and ``parser_config.json`` into ``directory`` (each atomically).
 
     ``config`` may carry extra keys (they are stored as given); its architecture keys, when present, must
@@ -288,7 +299,9 @@ def save_parser(model: nn.Module, directory: str | os.PathLike[str], config: Map
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
     tensors = {name: value.detach().to("cpu").contiguous() for name, value in model.state_dict().items()}
-    _atomic_write_bytes(directory / WEIGHTS_FILENAME, lambda tmp: save_file(tensors, tmp, metadata={"format": "pt"}))
+    _atomic_write_bytes(
+        directory / WEIGHTS_FILENAME, lambda tmp: save_file(tensors, tmp, metadata={"format": "pt"})
+    )
     text = json.dumps(record, indent=2, sort_keys=True) + "\n"
     _atomic_write_bytes(directory / CONFIG_FILENAME, lambda tmp: Path(tmp).write_text(text, encoding="utf-8"))
     return directory
@@ -303,7 +316,9 @@ def load_parser(directory: str | os.PathLike[str], map_location: str | torch.dev
     config_path, weights_path = directory / CONFIG_FILENAME, directory / WEIGHTS_FILENAME
     for path in (config_path, weights_path):
         if not path.is_file():
-            raise FileNotFoundError(f"{path} is missing: expected a parser saved by fp_parsing.model.save_parser")
+            raise FileNotFoundError(
+                f"{path} is missing: expected a parser saved by fp_parsing.model.save_parser"
+            )
     try:
         config = json.loads(config_path.read_text(encoding="utf-8"))
     except (json.JSONDecodeError, UnicodeDecodeError) as error:

@@ -54,12 +54,18 @@ def _severity_vector(severity: float | torch.Tensor, images: torch.Tensor) -> to
         if severity.dim() == 0:
             severity = severity.reshape(1).expand(batch)
         if severity.shape != (batch,):
-            raise ValueError(f"severity must be a float or a tensor [B] with B={batch}, got {tuple(severity.shape)}")
+            raise ValueError(
+                f"severity must be a float or a tensor [B] with B={batch}, got {tuple(severity.shape)}"
+            )
         vector = severity.detach().to(device=images.device, dtype=torch.float32)
         if bool(((vector < 0) | (vector > 1) | vector.isnan()).any()):
             raise ValueError("severity values must lie in [0, 1]")
         return vector
-    if isinstance(severity, bool) or not isinstance(severity, int | float) or not 0.0 <= float(severity) <= 1.0:
+    if (
+        isinstance(severity, bool)
+        or not isinstance(severity, int | float)
+        or not 0.0 <= float(severity) <= 1.0
+    ):
         raise ValueError(f"severity must be a number in [0, 1], got {severity!r}")
     return torch.full((batch,), float(severity), device=images.device, dtype=torch.float32)
 
@@ -171,7 +177,11 @@ def perturb(
     """
     _check_kind(kind)
     _check_images(images)
-    if not isinstance(severity, torch.Tensor) and isinstance(severity, int | float) and float(severity) == 0.0:
+    if (
+        not isinstance(severity, torch.Tensor)
+        and isinstance(severity, int | float)
+        and float(severity) == 0.0
+    ):
         return images.clone()
     vector = _severity_vector(severity, images)
     out = _APPLY[kind](images, vector, generator).to(images.dtype)

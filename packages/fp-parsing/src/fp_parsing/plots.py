@@ -71,9 +71,13 @@ def colorize(label_map: torch.Tensor | np.ndarray, palette: np.ndarray | None = 
     colours = PALETTE if palette is None else np.asarray(palette)
     if colours.ndim != 2 or colours.shape[1] != 3:
         raise ValueError(f"palette must be [K, 3] RGB, got shape {colours.shape}")
-    labels = label_map.detach().cpu().numpy() if isinstance(label_map, torch.Tensor) else np.asarray(label_map)
+    labels = (
+        label_map.detach().cpu().numpy() if isinstance(label_map, torch.Tensor) else np.asarray(label_map)
+    )
     if labels.ndim != 2 or not np.issubdtype(labels.dtype, np.integer):
-        raise ValueError(f"label_map must be an integer array [H, W], got shape {labels.shape} dtype {labels.dtype}")
+        raise ValueError(
+            f"label_map must be an integer array [H, W], got shape {labels.shape} dtype {labels.dtype}"
+        )
     if labels.size and (labels.min() < 0 or labels.max() >= len(colours)):
         raise ValueError(
             f"label_map holds ids in [{labels.min()}, {labels.max()}]; the palette has {len(colours)} colours"
@@ -110,7 +114,13 @@ def plot_schedules(tables: Mapping[str, Mapping[str, Sequence[float]]]) -> Figur
             raise ValueError(f"schedule table of {variant!r} lacks {sorted(missing)}")
         for key, label, colour, style, marker in _WEIGHT_STYLES:
             ax.plot(
-                table["epoch"], table[key], linestyle=style, marker=marker, markersize=3, label=label, color=colour
+                table["epoch"],
+                table[key],
+                linestyle=style,
+                marker=marker,
+                markersize=3,
+                label=label,
+                color=colour,
             )
         ax.set_title(variant)
         ax.set_xlabel("epoch")
@@ -175,7 +185,9 @@ def plot_group_bars(per_group: Mapping[str, Mapping[str, float]], title: str = "
         values = [per_group[variant].get(label) for label in labels]
         heights = np.array([np.nan if v is None else float(v) for v in values])
         present = ~np.isnan(heights)
-        ax.bar(positions[present] + (i - (len(variants) - 1) / 2) * width, heights[present], width, label=variant)
+        ax.bar(
+            positions[present] + (i - (len(variants) - 1) / 2) * width, heights[present], width, label=variant
+        )
     ax.set_xticks(positions)
     ax.set_xticklabels(labels, rotation=45, ha="right", fontsize="small")
     ax.set_ylabel("mIoU")

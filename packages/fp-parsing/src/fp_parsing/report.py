@@ -40,7 +40,9 @@ class Comparison:
         self.variance_change = metrics.get("fairness/variance_mean", math.nan) - baseline.get(
             "fairness/variance_mean", math.nan
         )
-        self.drop_change = metrics.get("robustness/drop", math.nan) - baseline.get("robustness/drop", math.nan)
+        self.drop_change = metrics.get("robustness/drop", math.nan) - baseline.get(
+            "robustness/drop", math.nan
+        )
 
     def sentence(self) -> str:
         """A one-line, honest verdict."""
@@ -119,9 +121,13 @@ def render_report(
     attributes = _keys_with_prefix(metrics, "fairness/", "/variance")
     if attributes:
         lines += ["## Variance of group mIoU per attribute (lower is fairer)", ""]
-        rows = [[v] + [_fmt(metrics[v].get(f"fairness/{a}/variance"), 6) for a in attributes] for v in variants]
+        rows = [
+            [v] + [_fmt(metrics[v].get(f"fairness/{a}/variance"), 6) for a in attributes] for v in variants
+        ]
         lines += [markdown_table(["variant", *attributes], rows), ""]
-        rows = [[v] + [_fmt(metrics[v].get(f"fairness/{a}/worst_miou")) for a in attributes] for v in variants]
+        rows = [
+            [v] + [_fmt(metrics[v].get(f"fairness/{a}/worst_miou")) for a in attributes] for v in variants
+        ]
         lines += ["Worst-group mIoU per attribute:", "", markdown_table(["variant", *attributes], rows), ""]
 
     perturbations = _keys_with_prefix(metrics, "robustness/", "/miou")

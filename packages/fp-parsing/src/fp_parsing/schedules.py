@@ -71,7 +71,9 @@ def _weights(value: Any, where: str) -> Weights:
     if not all(math.isfinite(v) and v >= 0 for v in triple):
         raise ScheduleError(f"{where} must be finite and non-negative, got {list(triple)}")
     if abs(sum(triple) - 1.0) > _SUM_TOLERANCE:
-        raise ScheduleError(f"{where} must sum to 1 (within {_SUM_TOLERANCE}), got {list(triple)} (sum {sum(triple)})")
+        raise ScheduleError(
+            f"{where} must sum to 1 (within {_SUM_TOLERANCE}), got {list(triple)} (sum {sum(triple)})"
+        )
     return triple  # type: ignore[return-value]
 
 
@@ -127,7 +129,9 @@ def _points(value: Any, key: str) -> list[tuple[float, Weights]]:
             raise ScheduleError(f"{key}[{i}] must be [epoch, [alpha, beta, gamma]], got {item!r}")
         epoch = _number(item[0], f"{key}[{i}][0] (epoch)")
         if epoch < 0 or (points and epoch <= points[-1][0]):
-            raise ScheduleError(f"{key}: epochs must be >= 0 and strictly increasing, got {epoch} at index {i}")
+            raise ScheduleError(
+                f"{key}: epochs must be >= 0 and strictly increasing, got {epoch} at index {i}"
+            )
         points.append((epoch, _weights(item[1], f"{key}[{i}][1]")))
     return points
 
@@ -139,7 +143,9 @@ class Schedule:
     floats in [0, 1] that sum to 1. ``spec`` is the resolved spec (defaults filled in, JSON-ready).
     """
 
-    def __init__(self, kind: str, epochs: int, spec: dict[str, Any], weights_at: Callable[[float], Weights]) -> None:
+    def __init__(
+        self, kind: str, epochs: int, spec: dict[str, Any], weights_at: Callable[[float], Weights]
+    ) -> None:
         self.kind = kind
         self.epochs = epochs
         self.spec = spec
@@ -298,7 +304,9 @@ def build_schedule(spec: Mapping[str, Any] | None, epochs: int) -> Schedule:
                 f"(which make {len(breakpoints) + 1} stages)"
             )
         if "transition" in spec:
-            raise ScheduleError("give either 'breakpoints' or 'transition' for a piecewise schedule, not both")
+            raise ScheduleError(
+                "give either 'breakpoints' or 'transition' for a piecewise schedule, not both"
+            )
         num_stages = len(breakpoints) + 1
         del resolved["transition"]
     else:
@@ -318,7 +326,12 @@ def schedule_table(schedule: Schedule, epochs: int | None = None) -> dict[str, l
     epochs = schedule.epochs if epochs is None else epochs
     if isinstance(epochs, bool) or not isinstance(epochs, int) or epochs < 1:
         raise ValueError(f"epochs must be a positive integer, got {epochs!r}")
-    table: dict[str, list[float]] = {"epoch": [e for e in range(epochs)], "alpha": [], "beta": [], "gamma": []}
+    table: dict[str, list[float]] = {
+        "epoch": [e for e in range(epochs)],
+        "alpha": [],
+        "beta": [],
+        "gamma": [],
+    }
     for epoch in range(epochs):
         alpha, beta, gamma = schedule(epoch)
         table["alpha"].append(alpha)

@@ -241,7 +241,11 @@ def _skin_tone_group_count(dataset: Any) -> int:
 
 
 def _mpd_step(
-    terms: Mapping[str, torch.Tensor], params: Sequence[torch.Tensor], path: str, losses_kind: str, scale: float
+    terms: Mapping[str, torch.Tensor],
+    params: Sequence[torch.Tensor],
+    path: str,
+    losses_kind: str,
+    scale: float,
 ) -> tuple[Any, list[float]]:
     """Write MPD's direction over (accuracy, robustness, fairness) into ``.grad``.
 
@@ -320,12 +324,20 @@ def train_parser(
 
     sampler = EpochPermutationSampler(len(train_set), config.seed)  # type: ignore[arg-type]
     loader = DataLoader(
-        train_set, batch_size=config.batch_size, sampler=sampler, drop_last=True, num_workers=config.num_workers
+        train_set,
+        batch_size=config.batch_size,
+        sampler=sampler,
+        drop_last=True,
+        num_workers=config.num_workers,
     )
     if len(loader) == 0:
-        raise ConfigError(f"the training split has {len(train_set)} images, fewer than batch_size={config.batch_size}")  # type: ignore[arg-type]
+        raise ConfigError(
+            f"the training split has {len(train_set)} images, fewer than batch_size={config.batch_size}"
+        )  # type: ignore[arg-type]
     model, optimizer, loader = accelerator.prepare(model, optimizer, loader)
-    steps_per_epoch = len(loader) if config.max_steps_per_epoch <= 0 else min(len(loader), config.max_steps_per_epoch)
+    steps_per_epoch = (
+        len(loader) if config.max_steps_per_epoch <= 0 else min(len(loader), config.max_steps_per_epoch)
+    )
     schedule = build_schedule(config.schedule, config.epochs)
     groupings = build_groupings(
         list(train_set.attribute_names),  # type: ignore[attr-defined]
@@ -348,25 +360,34 @@ def train_parser(
 
     for epoch in range(start_epoch, config.epochs):
         sampler.set_epoch(epoch)
-        if hasattr(loader, "set_epoch"):  # accelerate's loader re-sets the sampler's epoch from its own counter
+        if hasattr(
+            loader, "set_epoch"
+        ):  # accelerate's loader re-sets the sampler's epoch from its own counter
             loader.set_epoch(epoch)
         if hasattr(train_set, "set_epoch"):
             train_set.set_epoch(epoch)
         model.train()
         sums: dict[str, float] = {}
         bar = tqdm(
-            loader, total=steps_per_epoch, desc=f"epoch {epoch + 1}/{config.epochs}", disable=not progress,
+            loader,
+            total=steps_per_epoch,
+            desc=f"epoch {epoch + 1}/{config.epochs}",
+            disable=not progress,
             leave=False,
         )
         for step, batch in enumerate(bar):
             if step >= steps_per_epoch:
                 break
             alpha, beta, gamma = schedule(epoch + step / steps_per_epoch)
-            generator = torch.Generator(device=accelerator.device).manual_seed(step_seed(config.seed, epoch, step))
+            generator = torch.Generator(device=accelerator.device).manual_seed(
+                step_seed(config.seed, epoch, step)
+            )
             groups = group_ids(batch["attributes"], batch["skin_tone"], groupings)
             need = {"robustness": use_mpd or beta > 0, "fairness": use_mpd or gamma > 0}
             with accelerator.autocast():
-                terms = objectives(model, batch["image"], batch["mask"], groups, generator=generator, need=need)
+                terms = objectives(
+                    model, batch["image"], batch["mask"], groups, generator=generator, need=need
+                )
             optimizer.zero_grad(set_to_none=True)
             record: dict[str, float] = {}
             if use_mpd:
@@ -374,7 +395,9 @@ def train_parser(
                 scale = float(scaler.get_scale()) if scaler is not None and scaler.is_enabled() else 1.0
                 result, effective = _mpd_step(terms, params, config.mpd_path, config.mpd_losses, scale)
                 names = ("alpha", "beta", "gamma")
-                record.update({f"mpd/weight_{name}": float(w) for name, w in zip(names, result.weights, strict=True)})
+                record.update(
+                    {f"mpd/weight_{name}": float(w) for name, w in zip(names, result.weights, strict=True)}
+                )
                 record["mpd/residual"] = float(result.residual)
                 # Logged weights/* are the shares of the weights in effect on the raw losses, comparable with the
                 # schedules' (α, β, γ); mpd/weight_* are MPD's own weights on the objectives it balanced.
@@ -424,7 +447,9 @@ def train_parser(
     model_dir = Path(model_dir)
     if use_mpd:  # the schedule is unused: record the weight shares MPD chose, epoch means
         table = {"epoch": [int(h["epoch"]) for h in history]}
-        table.update({name: [h[f"epoch/weights/{name}"] for h in history] for name in ("alpha", "beta", "gamma")})
+        table.update(
+            {name: [h[f"epoch/weights/{name}"] for h in history] for name in ("alpha", "beta", "gamma")}
+        )
     else:
         table = schedule_table(schedule, config.epochs)
     if accelerator.is_main_process:
@@ -434,4 +459,6 @@ def train_parser(
             write_json(tmp / "train_config.json", config.to_dict())
             (tmp / "schedule.csv").write_text(schedule_csv(table), encoding="utf-8")
     accelerator.wait_for_everyone()
-    return TrainResult(model_dir=model_dir, history=history, resumed_from_epoch=resumed_from, weights_table=table)
+    return TrainResult(
+        model_dir=model_dir, history=history, resumed_from_epoch=resumed_from, weights_table=table
+    )

@@ -95,7 +95,9 @@ def train_stage(
     train_set = _dataset(params, "train", hflip=bool(section(params, "data.hflip")), seed=config.seed)
     run_params = {"data": section(params, "data"), "variant": variant, "train": config.to_dict()}
     with stage_run(f"parsing-train@{variant}", params=run_params, tags={"fp.variant": variant}) as run:
-        result = train_parser(config, train_set, model_dir, checkpoint_dir=checkpoint_dir, log=run, progress=progress)
+        result = train_parser(
+            config, train_set, model_dir, checkpoint_dir=checkpoint_dir, log=run, progress=progress
+        )
         table = result.weights_table
         write_text_atomic(train_dir / "schedule.csv", schedule_csv(table))
         save_figure(plot_schedules({variant: table}), train_dir / "schedule.png", run)
@@ -131,9 +133,13 @@ def eval_stage(*, params_path: Path, variant: str, progress: bool = True) -> dic
             for s, m in zip(curve["severity"], curve["miou"], strict=True)
         ]
         write_text_atomic(out / "robustness.csv", "\n".join(rows) + "\n")
-        save_figure(plot_robustness_curves({variant: evaluation.robustness_curves}), out / "robustness.png", run)
+        save_figure(
+            plot_robustness_curves({variant: evaluation.robustness_curves}), out / "robustness.png", run
+        )
         per_group = per_group_miou(evaluation.as_dict())
-        save_figure(plot_group_bars({variant: per_group}, title=f"group mIoU: {variant}"), out / "groups.png", run)
+        save_figure(
+            plot_group_bars({variant: per_group}, title=f"group mIoU: {variant}"), out / "groups.png", run
+        )
         run.log_artifact(out / "metrics.json")
         run.log_artifact(out / "evaluation.json")
     typer.echo(
@@ -161,7 +167,9 @@ def export_stage(*, params_path: Path, variant: str, progress: bool = True) -> d
         "model_sha256": file_digest(model_dir / "model.safetensors"),
         "image_size": section(params, "data.image_size"),
     }
-    with stage_run(f"parsing-export@{variant}", params={"export": settings}, tags={"fp.variant": variant}) as run:
+    with stage_run(
+        f"parsing-export@{variant}", params={"export": settings}, tags={"fp.variant": variant}
+    ) as run:
         manifest = export_predictions(
             model,
             splits,
@@ -196,7 +204,9 @@ def report_stage(*, params_path: Path, progress: bool = True) -> Path:
     for variant in variants:
         eval_dir = variant_dir(variant) / "eval"
         if not (eval_dir / "metrics.json").is_file():
-            raise FileNotFoundError(f"{eval_dir / 'metrics.json'} is missing: run `fp parsing eval --variant {variant}`")
+            raise FileNotFoundError(
+                f"{eval_dir / 'metrics.json'} is missing: run `fp parsing eval --variant {variant}`"
+            )
         metrics[variant] = json.loads((eval_dir / "metrics.json").read_text(encoding="utf-8"))
         evaluations[variant] = json.loads((eval_dir / "evaluation.json").read_text(encoding="utf-8"))
     figures_dir = REPORT_DIR / "figures"
@@ -207,7 +217,10 @@ def report_stage(*, params_path: Path, progress: bool = True) -> Path:
             cols = list(zip(*(line.split(",") for line in csv[1:]), strict=True))
             tables[variant] = {
                 "epoch": [int(x) for x in cols[0]],
-                **{name: [float(x) for x in col] for name, col in zip(("alpha", "beta", "gamma"), cols[1:], strict=True)},
+                **{
+                    name: [float(x) for x in col]
+                    for name, col in zip(("alpha", "beta", "gamma"), cols[1:], strict=True)
+                },
             }
         figures = [
             ("Fig. 2: weights of Dice, robustness and fairness over epochs", "schedules.png"),
@@ -216,7 +229,9 @@ def report_stage(*, params_path: Path, progress: bool = True) -> Path:
         ]
         save_figure(plot_schedules(tables), figures_dir / "schedules.png", run)
         per_group = {variant: per_group_miou(evaluation) for variant, evaluation in evaluations.items()}
-        save_figure(plot_group_bars(per_group, title="group mIoU per variant"), figures_dir / "groups.png", run)
+        save_figure(
+            plot_group_bars(per_group, title="group mIoU per variant"), figures_dir / "groups.png", run
+        )
         save_figure(
             plot_robustness_curves({v: e["robustness_curves"] for v, e in evaluations.items()}),
             figures_dir / "robustness.png",
@@ -227,7 +242,9 @@ def report_stage(*, params_path: Path, progress: bool = True) -> Path:
 
             figure = qualitative_figure(params, variants, baseline=baseline)
             save_figure(figure, figures_dir / "qualitative.png", run)
-            figures.append(("Fig. 3: perturbed inputs with single and multi-objective predictions", "qualitative.png"))
+            figures.append(
+                ("Fig. 3: perturbed inputs with single and multi-objective predictions", "qualitative.png")
+            )
         context = (
             f"Dataset: `{section(params, 'data.root')}` at {section(params, 'data.image_size')}² "
             f"({section(params, 'data.label_order')} labels); test split. Regenerated by `dvc repro`."
