@@ -110,11 +110,23 @@ def solve_fairgrad_fixed_point(
 
 
 class FixedPointWeighting(GramianWeighting, WarnOnce):
-    """Shared frame of FairGrad and Nash-MTL: validate, apply the degenerate-Gramian rule, solve, rescale."""
+    """Shared frame of FairGrad and Nash-MTL: validate, apply the degenerate-Gramian rule, solve, rescale.
+
+    ``zero_tol`` and ``stationary_tol`` set the degenerate-Gramian rule, ``tol`` and ``max_iter`` the solver's
+    stopping rule (each subclass documents what ``tol`` measures).
+    """
 
     alpha: float
 
-    def __init__(self, alpha: float, *, zero_tol: float = 1e-12, stationary_tol: float = 1e-3) -> None:
+    def __init__(
+        self,
+        alpha: float,
+        *,
+        zero_tol: float = 1e-12,
+        stationary_tol: float = 1e-3,
+        tol: float = 1e-13,
+        max_iter: int = 100,
+    ) -> None:
         WarnOnce.__init__(self)
         if not (isinstance(alpha, int | float) and math.isfinite(alpha) and alpha > 0):
             raise ValueError(f"alpha must be a finite number > 0, got {alpha!r}")
@@ -126,6 +138,8 @@ class FixedPointWeighting(GramianWeighting, WarnOnce):
         self.alpha = float(alpha)
         self.zero_tol = zero_tol
         self.stationary_tol = stationary_tol
+        self.tol = tol
+        self.max_iter = max_iter
 
     @abstractmethod
     def _solve_conditioned(self, conditioned: ConditionedGramian) -> tuple[np.ndarray, float, int]:
@@ -174,9 +188,7 @@ class FairGrad(FixedPointWeighting):
         tol: float = 1e-13,
         max_iter: int = 100,
     ) -> None:
-        super().__init__(alpha, zero_tol=zero_tol, stationary_tol=stationary_tol)
-        self.tol = tol
-        self.max_iter = max_iter
+        super().__init__(alpha, zero_tol=zero_tol, stationary_tol=stationary_tol, tol=tol, max_iter=max_iter)
 
     def _solve_conditioned(self, conditioned: ConditionedGramian) -> tuple[np.ndarray, float, int]:
         return solve_fairgrad_fixed_point(

@@ -87,9 +87,7 @@ class NashMTL(FixedPointWeighting):
         tol: float = 1e-13,
         max_iter: int = 100,
     ) -> None:
-        super().__init__(1.0, zero_tol=zero_tol, stationary_tol=stationary_tol)
-        self.tol = tol
-        self.max_iter = max_iter
+        super().__init__(1.0, zero_tol=zero_tol, stationary_tol=stationary_tol, tol=tol, max_iter=max_iter)
 
     def _solve_conditioned(self, conditioned: ConditionedGramian) -> tuple[np.ndarray, float, int]:
         return solve_nash_bargaining(conditioned.matrix, tol=self.tol, max_iter=self.max_iter)
