@@ -177,8 +177,6 @@ def peak_step_memory_mib(case: Case, variant: str, device: str = "cpu") -> float
 
     CPU: reconstructed from ``torch.profiler`` memory events; CUDA: ``torch.cuda.max_memory_allocated``.
     """
-    from torch.profiler import ProfilerActivity, profile
-
     one_step(case, variant)  # warm
     case.optimizer.zero_grad(set_to_none=True)
     if torch.device(device).type == "cuda":
@@ -188,6 +186,9 @@ def peak_step_memory_mib(case: Case, variant: str, device: str = "cpu") -> float
         one_step(case, variant)
         synchronize(device)
         return (torch.cuda.max_memory_allocated(device) - start) / 2**20
+
+    from torch.profiler import ProfilerActivity, profile
+
     with profile(activities=[ProfilerActivity.CPU], profile_memory=True) as prof:
         one_step(case, variant)
     events = sorted(
