@@ -4,7 +4,6 @@ from pathlib import Path
 
 import pytest
 
-from fp_pipeline.atomic import atomic_directory, write_json_atomic
 from fp_pipeline.config import ParamsError, deep_merge, flatten, load_params, section
 
 
@@ -42,33 +41,3 @@ def test_deep_merge_merges_mappings_and_replaces_the_rest() -> None:
 
 def test_flatten() -> None:
     assert flatten({"a": {"b": 1, "c": {"d": None}}, "e": {}}) == {"a.b": 1, "a.c.d": None, "e": {}}
-
-
-def test_write_json_atomic_leaves_no_temporary(tmp_path: Path) -> None:
-    target = tmp_path / "sub" / "m.json"
-    write_json_atomic(target, {"b": 1, "a": 2})
-    assert target.read_text() == '{\n  "a": 2,\n  "b": 1\n}\n'
-    assert [p.name for p in target.parent.iterdir()] == ["m.json"]
-
-
-def test_atomic_directory_replaces_on_success(tmp_path: Path) -> None:
-    target = tmp_path / "out"
-    target.mkdir()
-    (target / "old.txt").write_text("old")
-    with atomic_directory(target) as tmp:
-        assert tmp != target and tmp.parent == target.parent
-        (tmp / "new.txt").write_text("new")
-        assert (target / "old.txt").exists()  # untouched until the block ends
-    assert sorted(p.name for p in target.iterdir()) == ["new.txt"]
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["out"]
-
-
-def test_atomic_directory_keeps_the_old_content_on_failure(tmp_path: Path) -> None:
-    target = tmp_path / "out"
-    target.mkdir()
-    (target / "old.txt").write_text("old")
-    with pytest.raises(RuntimeError), atomic_directory(target) as tmp:
-        (tmp / "half.txt").write_text("half")
-        raise RuntimeError("killed")
-    assert sorted(p.name for p in target.iterdir()) == ["old.txt"]
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["out"]

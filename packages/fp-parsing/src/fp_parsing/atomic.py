@@ -1,4 +1,7 @@
-"""Atomic file and directory writes used by training, evaluation and export."""
+"""Atomic writes: every file or directory appears under its final name complete, or not at all.
+
+Used by training, evaluation and export, and by the pipeline app for its own stage outputs.
+"""
 
 from __future__ import annotations
 

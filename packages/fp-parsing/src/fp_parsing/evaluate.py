@@ -25,7 +25,7 @@ from fp_metrics import (
     per_image_confusion,
     segmentation_scores,
 )
-from fp_parsing._io import write_json
+from fp_parsing.atomic import write_json
 from fp_parsing.perturbations import PERTURBATIONS, perturb
 
 __all__ = ["DEFAULT_SEVERITIES", "Evaluation", "evaluate_parser", "per_group_miou", "predict"]

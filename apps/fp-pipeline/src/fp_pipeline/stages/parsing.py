@@ -20,7 +20,6 @@ from typing import Any
 
 import typer
 
-from fp_pipeline.atomic import write_json_atomic, write_text_atomic
 from fp_pipeline.config import ParamsError, deep_merge, load_params, section
 from fp_pipeline.tracking import file_digest, save_figure, stage_run
 
@@ -81,6 +80,7 @@ def train_stage(
     *, params_path: Path, variant: str, out_dir: Path | None = None, progress: bool = True
 ) -> Path:
     """Train one variant (resuming from its last checkpoint); returns the model directory."""
+    from fp_parsing.atomic import write_text
     from fp_parsing.plots import plot_schedules
     from fp_parsing.schedules import schedule_csv
     from fp_parsing.train import TrainConfig, train_parser
@@ -99,7 +99,7 @@ def train_stage(
             config, train_set, model_dir, checkpoint_dir=checkpoint_dir, log=run, progress=progress
         )
         table = result.weights_table
-        write_text_atomic(train_dir / "schedule.csv", schedule_csv(table))
+        write_text(train_dir / "schedule.csv", schedule_csv(table))
         save_figure(plot_schedules({variant: table}), train_dir / "schedule.png", run)
         run.log_reference("model", model_dir / "model.safetensors")
         if result.resumed_from_epoch is not None:
@@ -111,6 +111,7 @@ def train_stage(
 
 def eval_stage(*, params_path: Path, variant: str, progress: bool = True) -> dict[str, float]:
     """Evaluate one trained variant on the test split; writes ``eval/`` (metrics, curves, figures)."""
+    from fp_parsing.atomic import write_json, write_text
     from fp_parsing.evaluate import evaluate_parser, per_group_miou
     from fp_parsing.plots import plot_group_bars, plot_robustness_curves
     from fp_parsing.train import load_parser
@@ -126,13 +127,13 @@ def eval_stage(*, params_path: Path, variant: str, progress: bool = True) -> dic
         metrics = evaluation.to_metrics()
         run(metrics, step=0)
         evaluation.to_json(out / "evaluation.json")
-        write_json_atomic(out / "metrics.json", metrics)
+        write_json(out / "metrics.json", metrics)
         rows = ["perturbation,severity,miou"] + [
             f"{kind},{s:.4f},{m:.6f}"
             for kind, curve in evaluation.robustness_curves.items()
             for s, m in zip(curve["severity"], curve["miou"], strict=True)
         ]
-        write_text_atomic(out / "robustness.csv", "\n".join(rows) + "\n")
+        write_text(out / "robustness.csv", "\n".join(rows) + "\n")
         save_figure(
             plot_robustness_curves({variant: evaluation.robustness_curves}), out / "robustness.png", run
         )
@@ -191,6 +192,7 @@ def report_stage(*, params_path: Path, progress: bool = True) -> Path:
     """Put every evaluated variant side by side: ``report/report.md`` plus comparison figures."""
     import json
 
+    from fp_parsing.atomic import write_json, write_text
     from fp_parsing.evaluate import per_group_miou
     from fp_parsing.plots import plot_group_bars, plot_robustness_curves, plot_schedules
     from fp_parsing.report import render_report
@@ -255,8 +257,8 @@ def report_stage(*, params_path: Path, progress: bool = True) -> Path:
             context=context,
             figures=[(caption, f"figures/{name}") for caption, name in figures],
         )
-        write_text_atomic(REPORT_DIR / "report.md", text)
-        write_json_atomic(REPORT_DIR / "summary.json", metrics)
+        write_text(REPORT_DIR / "report.md", text)
+        write_json(REPORT_DIR / "summary.json", metrics)
         run.log_artifact(REPORT_DIR / "report.md")
         headline = ("miou", "dice", "fairness/variance_mean", "robustness/drop", "robustness/kept")
         for variant, values in metrics.items():

@@ -8,7 +8,7 @@ from typing import Any
 
 from tqdm import tqdm
 
-from fp_pipeline.atomic import atomic_directory, write_json_atomic
+from fp_parsing.atomic import atomic_output_dir, write_json
 from fp_pipeline.synth.config import SynthConfig
 from fp_pipeline.synth.layout import ATTRIBUTE_NAMES, MANIFEST_FILE, PARTS
 from fp_pipeline.synth.population import plan_dataset, sample_image_spec
@@ -42,7 +42,7 @@ def render_dataset(
     identities = plan.identities
     attribute_rows: list[list[int]] = []
     part_counts = dict.fromkeys(PARTS, 0)
-    with atomic_directory(Path(out_dir)) as root:
+    with atomic_output_dir(Path(out_dir)) as root:
         for index in tqdm(range(config.num_images), desc="synth", unit="img", disable=not progress):
             identity = identities[plan.image_identity[index]]
             face = render_face(config, identity, sample_image_spec(config, index, identity))
@@ -66,7 +66,7 @@ def render_dataset(
         manifest = _manifest(
             config, plan.identity_split, splits, image_identities, attribute_rows, part_counts
         )
-        write_json_atomic(root / MANIFEST_FILE, manifest)
+        write_json(root / MANIFEST_FILE, manifest)
     return manifest
 
 
