@@ -19,6 +19,7 @@ def _tiny_params() -> dict:
     params["synth"].update(num_identities=10, images_per_identity=2, image_size=64)
     params["data"].update(root="outputs/synth", image_size=32)
     params["parsing"]["model"]["encoder_name"] = "resnet18"
+    params["parsing"]["seeds"] = [0]
     params["parsing"]["train"].update(epochs=1, batch_size=4, max_steps_per_epoch=2)
     params["parsing"]["variants"] = {
         "single": {},
@@ -51,12 +52,12 @@ def test_every_stage_runs_and_is_tracked(workdir: Path) -> None:
     _fp("parsing", "export", "--variant", "single")
     _fp("parsing", "report")
 
-    metrics = json.loads((workdir / "outputs/parsing/single/eval/metrics.json").read_text())
+    metrics = json.loads((workdir / "outputs/parsing/single/seed-0/eval/metrics.json").read_text())
     assert 0.0 <= metrics["miou"] <= 1.0
     assert {"fairness/variance_mean", "robustness/drop", "iou/skin"} <= set(metrics)
-    schedule = (workdir / "outputs/parsing/mpd/train/schedule.csv").read_text().splitlines()
+    schedule = (workdir / "outputs/parsing/mpd/seed-0/train/schedule.csv").read_text().splitlines()
     assert schedule[0] == "epoch,alpha,beta,gamma" and len(schedule) == 2
-    manifest = json.loads((workdir / "outputs/parsing/single/export/manifest.json").read_text())
+    manifest = json.loads((workdir / "outputs/parsing/single/seed-0/export/manifest.json").read_text())
     assert manifest["counts"]["train"] > 0 and manifest["variant"] == "single"
     report = (workdir / "outputs/parsing-report/report.md").read_text()
     assert "| single |" in report and "| mpd |" in report
@@ -68,15 +69,15 @@ def test_every_stage_runs_and_is_tracked(workdir: Path) -> None:
     by_stage = {run.data.tags["fp.stage"]: run for run in runs}
     assert set(by_stage) == {
         "synth",
-        "parsing-train@single",
-        "parsing-eval@single",
-        "parsing-train@mpd",
-        "parsing-eval@mpd",
-        "parsing-export@single",
+        "parsing-train@single-0",
+        "parsing-eval@single-0",
+        "parsing-train@mpd-0",
+        "parsing-eval@mpd-0",
+        "parsing-export@single-0",
         "parsing-report",
     }
     assert all(run.info.status == "FINISHED" for run in runs)
-    train = by_stage["parsing-train@single"]
+    train = by_stage["parsing-train@single-0"]
     assert [m.step for m in client.get_metric_history(train.info.run_id, "train/loss")] == [0, 1]
-    assert by_stage["parsing-eval@single"].data.metrics["miou"] == pytest.approx(metrics["miou"])
-    assert "mpd/residual" in by_stage["parsing-train@mpd"].data.metrics
+    assert by_stage["parsing-eval@single-0"].data.metrics["miou"] == pytest.approx(metrics["miou"])
+    assert "mpd/residual" in by_stage["parsing-train@mpd-0"].data.metrics

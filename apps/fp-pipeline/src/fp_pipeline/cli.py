@@ -34,6 +34,7 @@ app.add_typer(parsing_app, name="parsing")
 ParamsOption = Annotated[Path, typer.Option("--params", help="params.yaml to read every setting from.")]
 ProgressOption = Annotated[bool, typer.Option("--progress/--no-progress", help="Show progress bars.")]
 VariantArgument = Annotated[str, typer.Option("--variant", help="Variant name: a key of parsing.variants.")]
+SeedOption = Annotated[int, typer.Option("--seed", help="Training seed: one of parsing.seeds.")]
 
 
 @data_app.command("synth")
@@ -66,6 +67,7 @@ def data_check(
 @parsing_app.command("train")
 def parsing_train(
     variant: VariantArgument = "single",
+    seed: SeedOption = 0,
     out: Annotated[
         Path | None, typer.Option(help="Output directory; default outputs/parsing/<variant>.")
     ] = None,
@@ -73,33 +75,35 @@ def parsing_train(
     progress: ProgressOption = True,
 ) -> None:
     """Train one parser variant (resumes from its last checkpoint when one exists)."""
-    from fp_pipeline.stages.parsing import train_stage
+    from fp_pipeline.stages.parsing_train import train_stage
 
-    train_stage(params_path=params, variant=variant, out_dir=out, progress=progress)
+    train_stage(params_path=params, variant=variant, seed=seed, out_dir=out, progress=progress)
 
 
 @parsing_app.command("eval")
 def parsing_eval(
     variant: VariantArgument = "single",
+    seed: SeedOption = 0,
     params: ParamsOption = DEFAULT_PARAMS_PATH,
     progress: ProgressOption = True,
 ) -> None:
     """Evaluate a trained variant on the test split: mIoU, Dice, per-class IoU, fairness, robustness."""
     from fp_pipeline.stages.parsing import eval_stage
 
-    eval_stage(params_path=params, variant=variant, progress=progress)
+    eval_stage(params_path=params, variant=variant, seed=seed, progress=progress)
 
 
 @parsing_app.command("export")
 def parsing_export(
     variant: VariantArgument = "single",
+    seed: SeedOption = 0,
     params: ParamsOption = DEFAULT_PARAMS_PATH,
     progress: ProgressOption = True,
 ) -> None:
     """Write predicted label maps (class-id PNGs, colourised PNGs, a CelebAMask-HQ-layout tree) for every split."""
     from fp_pipeline.stages.parsing import export_stage
 
-    export_stage(params_path=params, variant=variant, progress=progress)
+    export_stage(params_path=params, variant=variant, seed=seed, progress=progress)
 
 
 @parsing_app.command("report")

@@ -10,7 +10,7 @@ load them lazily when they are constructed, and never download. See ``docs/metri
 and conventions.
 """
 
-from fp_metrics._weights import WeightsNotFoundError, find_weight_file, weights_dir
+from fp_core.weights import WeightsNotFoundError, find_weight_file, weights_dir
 from fp_metrics.classification import (
     MeanStderr,
     disparate_impact_ratio,

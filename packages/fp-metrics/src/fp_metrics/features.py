@@ -20,7 +20,7 @@ import numpy as np
 import torch
 from PIL import Image
 
-from fp_metrics._weights import find_weight_file
+from fp_core.weights import find_weight_file
 from fp_metrics.generative import FeatureStats
 
 __all__ = [

@@ -21,7 +21,7 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
-from fp_metrics._weights import WeightsNotFoundError, find_weight_file
+from fp_core.weights import WeightsNotFoundError, find_weight_file
 
 __all__ = ["LPIPS_TRUNK_FILES", "CLIPScore", "LPIPSDistance"]
 

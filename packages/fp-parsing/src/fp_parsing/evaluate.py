@@ -17,6 +17,7 @@ from typing import Any
 import torch
 from torch.utils.data import DataLoader, Dataset
 
+from fp_core.atomic import write_json
 from fp_metrics import (
     ConfusionMatrix,
     GroupFairness,
@@ -25,7 +26,6 @@ from fp_metrics import (
     per_image_confusion,
     segmentation_scores,
 )
-from fp_parsing.atomic import write_json
 from fp_parsing.perturbations import PERTURBATIONS, perturb
 
 __all__ = ["DEFAULT_SEVERITIES", "Evaluation", "evaluate_parser", "per_group_miou", "predict"]

@@ -27,7 +27,7 @@ import torch
 from PIL import Image
 from torch.utils.data import DataLoader, Dataset
 
-from fp_parsing.atomic import atomic_output_dir, write_json
+from fp_core.atomic import atomic_output_dir, write_json
 from fp_parsing.data import write_part_masks
 from fp_parsing.evaluate import predict
 from fp_parsing.plots import colorize

@@ -25,7 +25,7 @@ from typing import Any
 import torch
 from torch.utils.data import DataLoader, Dataset, Sampler
 
-from fp_parsing.atomic import atomic_output_dir, write_json
+from fp_core.atomic import atomic_output_dir, write_json
 from fp_parsing.checkpoint import latest_checkpoint, load_checkpoint, save_checkpoint
 from fp_parsing.groups import build_groupings, group_ids
 from fp_parsing.losses import OBJECTIVE_MINIMA, ParsingObjectives, combine

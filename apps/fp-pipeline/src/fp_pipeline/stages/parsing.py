@@ -1,128 +1,46 @@
-"""Face-parsing stages (arXiv 2502.04391): train, evaluate, export one variant at a time; report all.
-
-Each variant is a key of ``parsing.variants`` in params.yaml, merged over ``parsing.model`` and
-``parsing.train``. Outputs live under ``outputs/parsing/<variant>/``:
-
-- ``model/``: weights, config, per-epoch history (DVC output of ``parsing-train@<variant>``);
-- ``train/schedule.csv``, ``train/schedule.png``: the α, β, γ the run used (DVC plots);
-- ``eval/metrics.json`` (DVC metrics), ``eval/evaluation.json``, ``eval/robustness.csv`` and figures;
-- ``export/``: predicted label maps for every split (``parsing-export@<variant>``).
-
-Checkpoints go to ``outputs/checkpoints/parsing-<variant>/``, outside the DVC outputs, so a killed stage
-resumes; they are removed once training ends. The report goes to ``outputs/parsing-report/``.
+"""Face-parsing stages (arXiv 2502.04391) after training: evaluate and export one (variant, seed) run; report
+all of them. Where each run's files live: :mod:`fp_pipeline.stages.parsing_common`.
 """
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 from typing import Any
 
 import typer
 
-from fp_pipeline.config import ParamsError, deep_merge, load_params, section
+from fp_pipeline.config import load_params, section
+from fp_pipeline.stages.parsing_common import (
+    REPORT_DIR,
+    dataset,
+    run_dir,
+    seeds,
+    torch_threads,
+    variant_names,
+)
 from fp_pipeline.tracking import file_digest, save_figure, stage_run
 
-__all__ = [
-    "eval_stage",
-    "export_stage",
-    "report_stage",
-    "train_config",
-    "train_stage",
-    "variant_dir",
-]
-
-OUTPUT_ROOT = Path("outputs/parsing")
-CHECKPOINT_ROOT = Path("outputs/checkpoints")
-REPORT_DIR = Path("outputs/parsing-report")
+__all__ = ["eval_stage", "export_stage", "report_stage"]
 
 
-def variant_dir(variant: str) -> Path:
-    """``outputs/parsing/<variant>``."""
-    return OUTPUT_ROOT / variant
-
-
-def variant_names(params: dict[str, Any]) -> list[str]:
-    """The variants params.yaml defines, in file order."""
-    return list(section(params, "parsing.variants"))
-
-
-def train_config(params: dict[str, Any], variant: str) -> dict[str, Any]:
-    """One variant's settings: ``parsing.variants.<v>`` merged over ``parsing.train`` and ``parsing.model``."""
-    variants = section(params, "parsing.variants")
-    if variant not in variants:
-        raise ParamsError(f"unknown parsing variant {variant!r}; params.yaml defines: {', '.join(variants)}")
-    base = deep_merge(section(params, "parsing.train"), section(params, "parsing.model"))
-    return deep_merge(base, variants[variant] or {})
-
-
-def _dataset(params: dict[str, Any], split: str, **kwargs: Any) -> Any:
-    from fp_parsing.data import CelebAMaskHQ
-
-    return CelebAMaskHQ(
-        Path(section(params, "data.root")),
-        split=split,
-        image_size=section(params, "data.image_size"),
-        label_order=section(params, "data.label_order"),
-        **kwargs,
-    )
-
-
-def _torch_threads(params: dict[str, Any]) -> None:
-    import torch
-
-    threads = int(params.get("runtime", {}).get("torch_threads", 0) or 0)
-    if threads > 0:
-        torch.set_num_threads(threads)
-
-
-def train_stage(
-    *, params_path: Path, variant: str, out_dir: Path | None = None, progress: bool = True
-) -> Path:
-    """Train one variant (resuming from its last checkpoint); returns the model directory."""
-    from fp_parsing.atomic import write_text
-    from fp_parsing.plots import plot_schedules
-    from fp_parsing.schedules import schedule_csv
-    from fp_parsing.train import TrainConfig, train_parser
-
-    params = load_params(params_path)
-    _torch_threads(params)
-    settings = train_config(params, variant)
-    config = TrainConfig.from_dict(settings)
-    model_dir = out_dir or variant_dir(variant) / "model"
-    train_dir = model_dir.parent / "train"
-    checkpoint_dir = CHECKPOINT_ROOT / f"parsing-{variant}"
-    train_set = _dataset(params, "train", hflip=bool(section(params, "data.hflip")), seed=config.seed)
-    run_params = {"data": section(params, "data"), "variant": variant, "train": config.to_dict()}
-    with stage_run(f"parsing-train@{variant}", params=run_params, tags={"fp.variant": variant}) as run:
-        result = train_parser(
-            config, train_set, model_dir, checkpoint_dir=checkpoint_dir, log=run, progress=progress
-        )
-        table = result.weights_table
-        write_text(train_dir / "schedule.csv", schedule_csv(table))
-        save_figure(plot_schedules({variant: table}), train_dir / "schedule.png", run)
-        run.log_reference("model", model_dir / "model.safetensors")
-        if result.resumed_from_epoch is not None:
-            run.set_tags({"fp.resumed_from_epoch": result.resumed_from_epoch})
-    shutil.rmtree(checkpoint_dir, ignore_errors=True)
-    typer.echo(f"parsing-train@{variant}: model in {model_dir}")
-    return model_dir
-
-
-def eval_stage(*, params_path: Path, variant: str, progress: bool = True) -> dict[str, float]:
+def eval_stage(*, params_path: Path, variant: str, seed: int, progress: bool = True) -> dict[str, float]:
     """Evaluate one trained variant on the test split; writes ``eval/`` (metrics, curves, figures)."""
-    from fp_parsing.atomic import write_json, write_text
+    from fp_core.atomic import write_json, write_text
     from fp_parsing.evaluate import evaluate_parser, per_group_miou
     from fp_parsing.plots import plot_group_bars, plot_robustness_curves
     from fp_parsing.train import load_parser
 
     params = load_params(params_path)
-    _torch_threads(params)
+    torch_threads(params)
     settings = section(params, "parsing.eval")
-    out = variant_dir(variant) / "eval"
-    model = load_parser(variant_dir(variant) / "model")
-    test_set = _dataset(params, "test")
-    with stage_run(f"parsing-eval@{variant}", params={"eval": settings}, tags={"fp.variant": variant}) as run:
+    out = run_dir(variant, seed) / "eval"
+    model = load_parser(run_dir(variant, seed) / "model")
+    test_set = dataset(params, "test")
+    with stage_run(
+        f"parsing-eval@{variant}-{seed}",
+        params={"eval": settings},
+        tags={"fp.variant": variant, "fp.seed": seed},
+    ) as run:
         evaluation = evaluate_parser(model, test_set, progress=progress, **settings)
         metrics = evaluation.to_metrics()
         run(metrics, step=0)
@@ -151,17 +69,17 @@ def eval_stage(*, params_path: Path, variant: str, progress: bool = True) -> dic
     return metrics
 
 
-def export_stage(*, params_path: Path, variant: str, progress: bool = True) -> dict[str, Any]:
+def export_stage(*, params_path: Path, variant: str, seed: int, progress: bool = True) -> dict[str, Any]:
     """Write the predicted label maps of every split for one variant into ``export/``."""
     from fp_parsing.export import export_predictions
     from fp_parsing.train import load_parser
 
     params = load_params(params_path)
-    _torch_threads(params)
+    torch_threads(params)
     settings = section(params, "parsing.export")
-    model_dir = variant_dir(variant) / "model"
+    model_dir = run_dir(variant, seed) / "model"
     model = load_parser(model_dir)
-    splits = {split: _dataset(params, split) for split in settings.get("splits", ["train", "val", "test"])}
+    splits = {split: dataset(params, split) for split in settings.get("splits", ["train", "val", "test"])}
     provenance = {
         "variant": variant,
         "model": str(model_dir / "model.safetensors"),
@@ -169,12 +87,12 @@ def export_stage(*, params_path: Path, variant: str, progress: bool = True) -> d
         "image_size": section(params, "data.image_size"),
     }
     with stage_run(
-        f"parsing-export@{variant}", params={"export": settings}, tags={"fp.variant": variant}
+        f"parsing-export@{variant}-{seed}", params={"export": settings}, tags={"fp.variant": variant}
     ) as run:
         manifest = export_predictions(
             model,
             splits,
-            variant_dir(variant) / "export",
+            run_dir(variant, seed) / "export",
             source_root=Path(section(params, "data.root")),
             label_order=section(params, "data.label_order"),
             batch_size=int(settings.get("batch_size", 16)),
@@ -183,7 +101,7 @@ def export_stage(*, params_path: Path, variant: str, progress: bool = True) -> d
             progress=progress,
         )
         run({f"count/{split}": n for split, n in manifest["counts"].items()}, step=0)
-        run.log_artifact(variant_dir(variant) / "export" / "manifest.json")
+        run.log_artifact(run_dir(variant, seed) / "export" / "manifest.json")
     typer.echo(f"parsing-export@{variant}: {sum(manifest['counts'].values())} label maps")
     return manifest
 
@@ -192,19 +110,20 @@ def report_stage(*, params_path: Path, progress: bool = True) -> Path:
     """Put every evaluated variant side by side: ``report/report.md`` plus comparison figures."""
     import json
 
-    from fp_parsing.atomic import write_json, write_text
+    from fp_core.atomic import write_json, write_text
     from fp_parsing.evaluate import per_group_miou
     from fp_parsing.plots import plot_group_bars, plot_robustness_curves, plot_schedules
     from fp_parsing.report import render_report
 
     params = load_params(params_path)
-    _torch_threads(params)
+    torch_threads(params)
     variants = variant_names(params)
+    seed = seeds(params)[0]  # interim: the first seed only, until the report aggregates over seeds
     baseline = section(params, "parsing.report.baseline")
     metrics: dict[str, dict[str, float]] = {}
     evaluations: dict[str, dict[str, Any]] = {}
     for variant in variants:
-        eval_dir = variant_dir(variant) / "eval"
+        eval_dir = run_dir(variant, seed) / "eval"
         if not (eval_dir / "metrics.json").is_file():
             raise FileNotFoundError(
                 f"{eval_dir / 'metrics.json'} is missing: run `fp parsing eval --variant {variant}`"
@@ -215,7 +134,7 @@ def report_stage(*, params_path: Path, progress: bool = True) -> Path:
     with stage_run("parsing-report", params={"report": section(params, "parsing.report")}) as run:
         tables = {}
         for variant in variants:
-            csv = (variant_dir(variant) / "train" / "schedule.csv").read_text(encoding="utf-8").split()
+            csv = (run_dir(variant, seed) / "train" / "schedule.csv").read_text(encoding="utf-8").split()
             cols = list(zip(*(line.split(",") for line in csv[1:]), strict=True))
             tables[variant] = {
                 "epoch": [int(x) for x in cols[0]],

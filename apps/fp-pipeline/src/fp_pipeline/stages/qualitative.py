@@ -32,7 +32,7 @@ def qualitative_figure(
     from fp_parsing.perturbations import PERTURBATIONS, perturb
     from fp_parsing.plots import plot_qualitative_grid
     from fp_parsing.train import load_parser
-    from fp_pipeline.stages.parsing import variant_dir
+    from fp_pipeline.stages.parsing_common import run_dir, seeds
 
     test_set = CelebAMaskHQ(
         Path(section(params, "data.root")),
@@ -50,6 +50,6 @@ def qualitative_figure(
     label_maps: dict[str, list[torch.Tensor]] = {"ground truth": [item["mask"]] * len(rows)}
     batch = torch.stack([row[1] for row in rows])
     for variant in ordered:
-        model = load_parser(variant_dir(variant) / "model")
+        model = load_parser(run_dir(variant, seeds(params)[0]) / "model")
         label_maps[variant] = list(predict(model.eval(), batch))
     return plot_qualitative_grid(rows, label_maps)

@@ -8,7 +8,7 @@ from typing import Any
 
 from tqdm import tqdm
 
-from fp_parsing.atomic import atomic_output_dir, write_json
+from fp_core.atomic import atomic_output_dir, write_json
 from fp_pipeline.synth.config import SynthConfig
 from fp_pipeline.synth.layout import ATTRIBUTE_NAMES, MANIFEST_FILE, PARTS
 from fp_pipeline.synth.population import plan_dataset, sample_image_spec

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from fp_parsing.atomic import atomic_output_dir, write_json
+from fp_core.atomic import atomic_output_dir, write_json
 
 
 def test_write_json_leaves_no_temporary(tmp_path: Path) -> None:

@@ -1,6 +1,6 @@
 """Atomic writes: every file or directory appears under its final name complete, or not at all.
 
-Used by training, evaluation and export, and by the pipeline app for its own stage outputs.
+Used by every library (training, evaluation, export) and by the pipeline app for its own stage outputs.
 """
 
 from __future__ import annotations
