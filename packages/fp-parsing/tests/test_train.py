@@ -1,8 +1,8 @@
-"""Training: config validation, checkpoints, and a killed run resuming to the same weights."""
+"""Training: config validation and a killed run resuming to the same weights (the harness itself is tested in
+fp-core)."""
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import pytest
@@ -10,13 +10,7 @@ import torch
 from safetensors.torch import load_file
 from toy_dataset import ToyFaces  # noqa: I001  (test helper beside this file)
 
-from fp_parsing.checkpoint import (
-    latest_checkpoint,
-    load_checkpoint,
-    optimizer_state_from_flat,
-    optimizer_state_to_flat,
-    save_checkpoint,
-)
+from fp_core.training import CheckpointMismatchError, latest_checkpoint
 from fp_parsing.train import ConfigError, EpochPermutationSampler, TrainConfig, train_parser
 
 TINY = {
@@ -50,36 +44,6 @@ def test_sampler_order_depends_on_seed_and_epoch_only() -> None:
     assert list(a) == list(b) and sorted(a) == list(range(10))
     b.set_epoch(3)
     assert list(a) != list(b)
-
-
-def test_optimizer_state_round_trips_through_flat_form() -> None:
-    model = torch.nn.Linear(3, 2)
-    optimizer = torch.optim.Adam(model.parameters(), lr=0.1)
-    model(torch.ones(1, 3)).sum().backward()
-    optimizer.step()
-    tensors, skeleton = optimizer_state_to_flat(optimizer.state_dict())
-    skeleton = json.loads(json.dumps(skeleton))  # it must survive JSON
-    restored = optimizer_state_from_flat(tensors, skeleton)
-    original = optimizer.state_dict()
-    assert restored["param_groups"] == original["param_groups"]
-    assert set(restored["state"]) == {0, 1}
-    for key, value in original["state"][0].items():
-        assert torch.equal(restored["state"][0][key], value)
-
-
-def test_checkpoints_are_complete_and_pruned(tmp_path: Path) -> None:
-    model = torch.nn.Linear(2, 2)
-    optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
-    for epoch in range(4):
-        save_checkpoint(tmp_path, epoch, model, optimizer, {"epoch_seen": epoch}, keep=2)
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["epoch_0002", "epoch_0003"]
-    latest = latest_checkpoint(tmp_path)
-    assert latest == tmp_path / "epoch_0003"
-    loaded = load_checkpoint(latest)
-    assert loaded.epoch == 3 and loaded.extra == {"epoch_seen": 3}
-    (latest / "optimizer.safetensors").unlink()
-    with pytest.raises(FileNotFoundError, match="optimizer.safetensors is missing"):
-        load_checkpoint(latest)
 
 
 class _Kill(Exception):
@@ -116,7 +80,7 @@ def test_a_killed_run_resumes_to_the_same_weights(tmp_path: Path, overrides: dic
             progress=False,
         )
     assert not (tmp_path / "b" / "model").exists()
-    assert latest_checkpoint(tmp_path / "b" / "ck").name == "epoch_0000"
+    assert latest_checkpoint(tmp_path / "b" / "ck").name == "checkpoint-00000002"
     resumed = train_parser(
         config, data, tmp_path / "b" / "model", checkpoint_dir=tmp_path / "b" / "ck", progress=False
     )
@@ -136,7 +100,7 @@ def test_resuming_with_other_settings_is_refused(tmp_path: Path) -> None:
         train_parser(
             _config(), data, tmp_path / "m", checkpoint_dir=tmp_path / "ck", log=_killer(3), progress=False
         )
-    with pytest.raises(ConfigError, match="other settings"):
+    with pytest.raises(CheckpointMismatchError, match="other settings"):
         train_parser(_config(lr=1e-3), data, tmp_path / "m", checkpoint_dir=tmp_path / "ck", progress=False)
 
 

@@ -6,18 +6,20 @@ The loop reads like a recipe::
     result = train_parser(config, CelebAMaskHQ(root, "train", hflip=True), "model/",
                           checkpoint_dir="ckpt/", log=my_logger)
 
-It runs under accelerate, so the same code trains on the CPU here and on many GPUs with
-``accelerate launch``. Every epoch ends with an atomic checkpoint; a killed run started again with the same
-arguments resumes from the last one and ends with the same weights as an uninterrupted run, because every
-random choice (shuffling, flips, perturbations, logit noise) is derived from ``(seed, epoch, step)``.
+It runs on :class:`fp_core.training.TrainingHarness` (accelerate), so the same code trains on the CPU here and
+on many GPUs with ``accelerate launch``. Checkpoints (accelerate ``save_state``) are written every
+``checkpoint_every`` steps and at each epoch end; a killed run started again with the same arguments resumes
+from the last one and ends with the same weights as an uninterrupted run, because every random choice
+(shuffling, flips, perturbations, logit noise) is derived from ``(seed, epoch, step)`` by
+:func:`fp_core.seeds.derive_seed`. How the objectives become a gradient (a schedule or any fp-gradagg method):
+:mod:`fp_parsing.weighting`.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import math
 import os
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -26,12 +28,14 @@ import torch
 from torch.utils.data import DataLoader, Dataset, Sampler
 
 from fp_core.atomic import atomic_output_dir, write_json
-from fp_parsing.checkpoint import latest_checkpoint, load_checkpoint, save_checkpoint
+from fp_core.logging import LogFn
+from fp_core.seeds import derive_seed, torch_generator
 from fp_parsing.groups import build_groupings, group_ids
-from fp_parsing.losses import OBJECTIVE_MINIMA, ParsingObjectives, combine
+from fp_parsing.losses import ParsingObjectives
 from fp_parsing.model import build_parser, load_parser, save_parser
 from fp_parsing.perturbations import PERTURBATIONS
 from fp_parsing.schedules import build_schedule, schedule_csv, schedule_table
+from fp_parsing.weighting import BALANCES, WEIGHTINGS, ObjectiveWeighting
 
 __all__ = [
     "EpochPermutationSampler",
@@ -41,15 +45,9 @@ __all__ = [
     "TrainConfig",
     "TrainResult",
     "load_parser",
-    "step_seed",
+    "parser_step",
     "train_parser",
 ]
-
-LogFn = Callable[[Mapping[str, float], int], None]
-WEIGHTINGS = ("schedule", "mpd")
-MPD_LOSSES = ("log", "raw")
-# A loss at or below this is treated as this value when MPD runs on log-losses (its gradient is then ~0 anyway).
-LOG_LOSS_FLOOR = 1e-12
 
 
 class ConfigError(ValueError):
@@ -125,15 +123,21 @@ class TrainConfig:
         mixed_precision: accelerate's ``"no"``, ``"fp16"`` or ``"bf16"``.
         cpu: force the CPU even when an accelerator is present.
         encoder_name, encoder_weights, num_classes: the U-Net (``encoder_weights: imagenet`` at real scale).
+        encoder_depth, decoder_channels: the U-Net's depth and decoder widths (None: smp's defaults).
         schedule: the homotopy schedule spec (:func:`fp_parsing.schedules.build_schedule`).
-        weighting: ``"schedule"`` (α, β, γ from the schedule) or ``"mpd"`` (adaptive weights from
-            fp-gradagg's MPD fairness over the three objectives, per step; the schedule is then unused).
-        mpd_path: ``"fast"`` or ``"naive"`` per-objective gradients for MPD.
-        mpd_losses: what MPD balances: ``"log"`` (default) the log-losses ``log(L_i - min_i)``
+        weighting: ``"schedule"`` (α, β, γ from the schedule) or an fp-gradagg method computing weights every
+            step (:data:`fp_parsing.weighting.WEIGHTINGS`: ``mpd``, ``nash_mtl``, ``mgda``, ``cagrad``,
+            ``pcgrad``, ``linear``, ``dwa``, ``uw``, ``rlw``, ``si``); the schedule is then unused.
+        weighting_options: keyword options of that method (e.g. ``{mode: step}`` for per-step DWA).
+        gradient_path: ``"fast"`` or ``"naive"`` per-objective gradients for the Gramian methods.
+        balance: what the Gramian methods balance: ``"log"`` (default) the log-losses ``log(L_i - min_i)``
             (:data:`fp_parsing.losses.OBJECTIVE_MINIMA`), whose gradients ``∇L_i / (L_i - min_i)`` do not
             depend on each loss's units, or ``"raw"`` the losses themselves. MPD weights follow gradient size,
             and the fairness loss (a variance of mIoU, ~1e-4) has a gradient orders of magnitude below Dice's:
             on raw losses MPD hands it almost all of the step and accuracy collapses.
+        checkpoint_every: also checkpoint every this many steps (0: at epoch ends only).
+        keep_checkpoints: how many checkpoints to keep.
+        max_grad_norm: clip the gradient norm (None: no clipping).
         robustness, fairness: see :class:`RobustnessConfig` and :class:`FairnessConfig`.
         max_steps_per_epoch: cap on steps per epoch (0: the whole split), for quick runs.
     """
@@ -149,10 +153,16 @@ class TrainConfig:
     encoder_name: str = "resnet34"
     encoder_weights: str | None = None
     num_classes: int = 19
+    encoder_depth: int = 5
+    decoder_channels: list[int] | None = None
     schedule: dict[str, Any] = field(default_factory=lambda: {"kind": "constant"})
     weighting: str = "schedule"
-    mpd_path: str = "fast"
-    mpd_losses: str = "log"
+    weighting_options: dict[str, Any] = field(default_factory=dict)
+    gradient_path: str = "fast"
+    balance: str = "log"
+    checkpoint_every: int = 0
+    keep_checkpoints: int = 2
+    max_grad_norm: float | None = None
     robustness: RobustnessConfig = field(default_factory=RobustnessConfig)
     fairness: FairnessConfig = field(default_factory=FairnessConfig)
     max_steps_per_epoch: int = 0
@@ -167,11 +177,13 @@ class TrainConfig:
         if self.batch_size < 1:
             raise ConfigError(f"batch_size must be at least 1, got {self.batch_size}")
         if self.weighting not in WEIGHTINGS:
-            raise ConfigError(f"weighting must be one of {WEIGHTINGS}, got {self.weighting!r}")
-        if self.mpd_path not in ("fast", "naive"):
-            raise ConfigError(f"mpd_path must be 'fast' or 'naive', got {self.mpd_path!r}")
-        if self.mpd_losses not in MPD_LOSSES:
-            raise ConfigError(f"mpd_losses must be one of {MPD_LOSSES}, got {self.mpd_losses!r}")
+            raise ConfigError(f"weighting must be one of {list(WEIGHTINGS)}, got {self.weighting!r}")
+        if self.gradient_path not in ("fast", "naive"):
+            raise ConfigError(f"gradient_path must be 'fast' or 'naive', got {self.gradient_path!r}")
+        if self.balance not in BALANCES:
+            raise ConfigError(f"balance must be one of {list(BALANCES)}, got {self.balance!r}")
+        if self.mixed_precision not in ("no", "fp16", "bf16"):
+            raise ConfigError(f"mixed_precision must be 'no', 'fp16' or 'bf16', got {self.mixed_precision!r}")
 
     @classmethod
     def from_dict(cls, values: Mapping[str, Any]) -> TrainConfig:
@@ -184,11 +196,15 @@ class TrainConfig:
 
     def model_config(self) -> dict[str, Any]:
         """The settings that rebuild the network (what :func:`load_parser` needs)."""
-        return {
+        config = {
             "encoder_name": self.encoder_name,
             "encoder_weights": self.encoder_weights,
             "num_classes": self.num_classes,
+            "encoder_depth": self.encoder_depth,
         }
+        if self.decoder_channels is not None:
+            config["decoder_channels"] = list(self.decoder_channels)
+        return config
 
 
 @dataclass(frozen=True)
@@ -198,20 +214,17 @@ class TrainResult:
     Attributes:
         model_dir: where the model was written.
         history: per-epoch means of every logged value (``epoch/loss``, ``epoch/weights/alpha``, ...).
-        resumed_from_epoch: the first epoch this call trained after resuming, None for a fresh run.
+        resumed_from_epoch: the epoch this call resumed in (None for a fresh run).
         weights_table: the (α, β, γ) used per epoch as a :func:`fp_parsing.schedules.schedule_table`: the
-            schedule's values, or for ``weighting: mpd`` the epoch means of MPD's weight shares.
+            schedule's values, or for an fp-gradagg method the epoch means of its weight shares.
+        tracking_id: the tracking run id stored in the checkpoints (the one given, or a resumed run's).
     """
 
     model_dir: Path
     history: list[dict[str, float]]
     resumed_from_epoch: int | None
     weights_table: dict[str, list[float]]
-
-
-def step_seed(seed: int, epoch: int, step: int) -> int:
-    """The seed of the random choices at one training step (a fixed, collision-free mix of the three)."""
-    return (seed * 1_000_003 + epoch * 100_003 + step) % (2**63 - 1)
+    tracking_id: str | None = None
 
 
 class EpochPermutationSampler(Sampler[int]):
@@ -228,7 +241,7 @@ class EpochPermutationSampler(Sampler[int]):
         self.epoch = epoch
 
     def __iter__(self) -> Iterator[int]:
-        generator = torch.Generator().manual_seed(step_seed(self.seed, self.epoch, 0) + 7)
+        generator = torch_generator(self.seed, "order", self.epoch)
         return iter(torch.randperm(self.num_items, generator=generator).tolist())
 
     def __len__(self) -> int:
@@ -240,107 +253,22 @@ def _skin_tone_group_count(dataset: Any) -> int:
     return len(names) if names else 0
 
 
-def _mpd_step(
-    terms: Mapping[str, torch.Tensor],
-    params: Sequence[torch.Tensor],
-    path: str,
-    losses_kind: str,
-    scale: float,
-) -> tuple[Any, list[float]]:
-    """Write MPD's direction over (accuracy, robustness, fairness) into ``.grad``.
+def _describe_batch(dataset: Any) -> Any:
+    """``batch -> image files`` for error messages (the CelebA-HQ image of each ``index``)."""
+    root = getattr(dataset, "root", None)
 
-    ``losses_kind="log"`` balances ``log(L_i - min_i)`` (each loss divided by its detached distance from its
-    infimum, so its gradient is ``∇L_i / (L_i - min_i)``); ``"raw"`` the losses as they are. ``scale`` is the
-    AMP loss scale (1 without a scaler): the losses are multiplied by it and fp-gradagg solves on the unscaled
-    Gramian.
+    def describe(batch: Mapping[str, Any]) -> list[str]:
+        indices = [int(i) for i in batch["index"]]
+        if root is None:
+            return [f"index {i}" for i in indices]
+        return [str(Path(root) / "CelebA-HQ-img" / f"{i}.jpg") for i in indices]
 
-    Returns:
-        fp-gradagg's ``BackwardResult`` and the weights in effect on the raw losses ``[3]``
-        (``w_i / (L_i - min_i)`` for log-losses), which are what a schedule's (α, β, γ) would be.
-    """
-    from fp_gradagg import MPD, backward
-
-    names = ("accuracy", "robustness", "fairness")
-    raw = [terms[name] for name in names]
-    if losses_kind == "log":
-        divisors = [
-            max(float(loss.detach().float()) - OBJECTIVE_MINIMA[name], LOG_LOSS_FLOOR)
-            for name, loss in zip(names, raw, strict=True)
-        ]
-    else:
-        divisors = [1.0, 1.0, 1.0]
-    balanced = [loss / divisor * scale for loss, divisor in zip(raw, divisors, strict=True)]
-    result = backward(balanced, params, MPD(), path=path, grad_scale=scale)
-    effective = [float(w) / divisor for w, divisor in zip(result.weights, divisors, strict=True)]
-    return result, effective
+    return describe
 
 
-def train_parser(
-    config: TrainConfig,
-    train_set: Dataset,
-    model_dir: str | os.PathLike[str],
-    *,
-    checkpoint_dir: str | os.PathLike[str],
-    log: LogFn | None = None,
-    progress: bool = True,
-) -> TrainResult:
-    """Train one parser and write it to ``model_dir`` (``model.safetensors``, config, history, schedule).
-
-    Args:
-        config: the run's settings.
-        train_set: a dataset of dicts with ``image [3,H,W]``, ``mask [H,W]``, ``attributes [40]``,
-            ``skin_tone []`` (like :class:`fp_parsing.data.CelebAMaskHQ`), with ``attribute_names``.
-        model_dir: where the final model goes (replaced atomically at the end).
-        checkpoint_dir: per-epoch checkpoints; an existing one is resumed from.
-        log: ``log(metrics, step)`` callback (e.g. an MLflow run); called every step and every epoch.
-        progress: show tqdm progress bars.
-    """
-    from accelerate import Accelerator
-    from tqdm.auto import tqdm
-
-    accelerator = Accelerator(mixed_precision=config.mixed_precision, cpu=config.cpu)
-    checkpoint_dir = Path(checkpoint_dir)
-    torch.manual_seed(config.seed)
-    model = build_parser(
-        encoder_name=config.encoder_name,
-        encoder_weights=config.encoder_weights,
-        num_classes=config.num_classes,
-    )
-    optimizer = torch.optim.Adam(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
-    history: list[dict[str, float]] = []
-    start_epoch, global_step, resumed_from = 0, 0, None
-    latest = latest_checkpoint(checkpoint_dir)
-    if latest is not None:
-        checkpoint = load_checkpoint(latest)
-        if checkpoint.extra.get("config") != config.to_dict():
-            raise ConfigError(
-                f"checkpoint {latest} was written with other settings; delete {checkpoint_dir} to start afresh"
-            )
-        model.load_state_dict(checkpoint.model_state)
-        optimizer.load_state_dict(checkpoint.optimizer_state)
-        history = list(checkpoint.extra.get("history", []))
-        global_step = int(checkpoint.extra.get("global_step", 0))
-        start_epoch = resumed_from = checkpoint.epoch + 1
-
-    sampler = EpochPermutationSampler(len(train_set), config.seed)  # type: ignore[arg-type]
-    loader = DataLoader(
-        train_set,
-        batch_size=config.batch_size,
-        sampler=sampler,
-        drop_last=True,
-        num_workers=config.num_workers,
-    )
-    if len(loader) == 0:
-        raise ConfigError(
-            f"the training split has {len(train_set)} images, fewer than batch_size={config.batch_size}"
-        )  # type: ignore[arg-type]
-    model, optimizer, loader = accelerator.prepare(model, optimizer, loader)
-    steps_per_epoch = (
-        len(loader) if config.max_steps_per_epoch <= 0 else min(len(loader), config.max_steps_per_epoch)
-    )
-    schedule = build_schedule(config.schedule, config.epochs)
+def _objectives(config: TrainConfig, train_set: Any) -> tuple[ParsingObjectives, Any]:
     groupings = build_groupings(
-        list(train_set.attribute_names),  # type: ignore[attr-defined]
+        list(train_set.attribute_names),
         list(config.fairness.attributes),
         include_skin_tone=config.fairness.skin_tone and _skin_tone_group_count(train_set) > 0,
         num_skin_tone_groups=_skin_tone_group_count(train_set),
@@ -355,110 +283,164 @@ def train_parser(
         fairness=config.fairness.kind,
         num_groups=groupings.num_groups,
     )
-    params = [p for p in model.parameters() if p.requires_grad]
-    use_mpd = config.weighting == "mpd"
+    return objectives, groupings
 
-    for epoch in range(start_epoch, config.epochs):
-        sampler.set_epoch(epoch)
-        if hasattr(
-            loader, "set_epoch"
-        ):  # accelerate's loader re-sets the sampler's epoch from its own counter
-            loader.set_epoch(epoch)
+
+def _weights_table(
+    weighting: ObjectiveWeighting, history: list[dict[str, float]], schedule: Any, epochs: int
+) -> dict[str, list[float]]:
+    if not weighting.adaptive:
+        return schedule_table(schedule, epochs)
+    table: dict[str, list[float]] = {"epoch": [int(h["epoch"]) for h in history]}
+    for name in ("alpha", "beta", "gamma"):
+        table[name] = [h[f"epoch/weights/{name}"] for h in history]
+    return table
+
+
+def parser_step(
+    harness: Any,
+    model: torch.nn.Module,
+    objectives: ParsingObjectives,
+    weighting: ObjectiveWeighting,
+    batch: Mapping[str, torch.Tensor],
+    groupings: Any,
+    params: list[torch.Tensor],
+    progress: float,
+    generator: torch.Generator,
+) -> dict[str, float]:
+    """One batch's forward, checks and backward (the optimiser step is the caller's); returns what to log.
+
+    ``batch`` holds ``image [B, 3, H, W]``, ``mask [B, H, W]``, ``attributes [B, 40]``, ``skin_tone [B]``;
+    ``progress`` is the schedule's time in epochs; ``generator`` drives the logit noise / perturbations.
+    """
+    groups = group_ids(batch["attributes"], batch["skin_tone"], groupings)
+    with harness.autocast():
+        terms = objectives(
+            model, batch["image"], batch["mask"], groups, generator=generator, need=weighting.needs(progress)
+        )
+    losses = {name: terms[name] for name in ("accuracy", "robustness", "fairness")}
+    harness.check_finite(losses, batch)
+    loss, record = weighting.backward(losses, params, progress, harness)
+    record.update({f"train/{name}": float(value.detach()) for name, value in losses.items()})
+    record["train/loss"] = float(loss)
+    return record
+
+
+def train_parser(
+    config: TrainConfig,
+    train_set: Dataset,
+    model_dir: str | os.PathLike[str],
+    *,
+    checkpoint_dir: str | os.PathLike[str],
+    log: LogFn | None = None,
+    progress: bool = True,
+    tracking_id: str | None = None,
+) -> TrainResult:
+    """Train one parser and write it to ``model_dir`` (``model.safetensors``, config, history, schedule).
+
+    Args:
+        config: the run's settings.
+        train_set: a dataset of dicts with ``image [3,H,W]``, ``mask [H,W]``, ``attributes [40]``,
+            ``skin_tone []``, ``index []`` (like :class:`fp_parsing.data.CelebAMaskHQ`), with
+            ``attribute_names``.
+        model_dir: where the final model goes (replaced atomically at the end).
+        checkpoint_dir: the harness's checkpoints; the newest one is resumed from.
+        log: ``log(metrics, step)`` callback (e.g. an MLflow run); called every step and every epoch, on the
+            main process only.
+        progress: show progress bars.
+        tracking_id: the tracking run id to store in the checkpoints (a resumed run keeps its own).
+    """
+    from fp_core.training import HarnessConfig, TrainingHarness
+
+    harness = TrainingHarness(
+        HarnessConfig(
+            checkpoint_dir=checkpoint_dir,
+            mixed_precision=config.mixed_precision,
+            cpu=config.cpu,
+            checkpoint_every=config.checkpoint_every,
+            keep=config.keep_checkpoints,
+            max_grad_norm=config.max_grad_norm,
+            progress=progress,
+        ),
+        run_config=config.to_dict(),
+        log=log,
+        tracking_id=tracking_id,
+        describe_batch=_describe_batch(train_set),
+    )
+    torch.manual_seed(derive_seed(config.seed, "init"))
+    model = build_parser(
+        encoder_name=config.encoder_name,
+        encoder_weights=config.encoder_weights,
+        num_classes=config.num_classes,
+        encoder_depth=config.encoder_depth,
+        decoder_channels=config.decoder_channels,
+    )
+    schedule = build_schedule(config.schedule, config.epochs)
+    weighting = ObjectiveWeighting(
+        config.weighting,
+        schedule,
+        options=config.weighting_options,
+        balance=config.balance,
+        path=config.gradient_path,
+    )
+    extra_params = weighting.parameters()
+    optimizer = torch.optim.Adam(
+        [*model.parameters(), *extra_params], lr=config.lr, weight_decay=config.weight_decay
+    )
+    loader = DataLoader(
+        train_set,
+        batch_size=config.batch_size,
+        sampler=EpochPermutationSampler(len(train_set), config.seed),  # type: ignore[arg-type]
+        drop_last=True,
+        num_workers=config.num_workers,
+    )
+    if len(loader) == 0:
+        raise ConfigError(
+            f"the training split has {len(train_set)} images, fewer than batch_size={config.batch_size}"  # type: ignore[arg-type]
+        )
+    model, optimizer, loader = harness.prepare(model, optimizer, loader)
+    if isinstance(weighting.method, torch.nn.Module):
+        weighting.method.to(harness.device)
+    if weighting.stateful() is not None:
+        harness.register(weighting.stateful())
+    resumed = harness.resume()
+    resumed_from = harness.state.epoch if resumed else None
+    steps_per_epoch = (
+        len(loader) if config.max_steps_per_epoch <= 0 else min(len(loader), config.max_steps_per_epoch)
+    )
+    objectives, groupings = _objectives(config, train_set)
+    params = [p for p in model.parameters() if p.requires_grad] + extra_params
+
+    for epoch in harness.epochs(config.epochs):
         if hasattr(train_set, "set_epoch"):
             train_set.set_epoch(epoch)
         model.train()
-        sums: dict[str, float] = {}
-        bar = tqdm(
-            loader,
-            total=steps_per_epoch,
-            desc=f"epoch {epoch + 1}/{config.epochs}",
-            disable=not progress,
-            leave=False,
-        )
-        for step, batch in enumerate(bar):
-            if step >= steps_per_epoch:
-                break
-            alpha, beta, gamma = schedule(epoch + step / steps_per_epoch)
-            generator = torch.Generator(device=accelerator.device).manual_seed(
-                step_seed(config.seed, epoch, step)
+        for batch in harness.batches(loader, epoch, config.max_steps_per_epoch):
+            progress_t = epoch + harness.state.step_in_epoch / steps_per_epoch
+            generator = torch_generator(
+                config.seed, "step", epoch, harness.state.step_in_epoch, device=harness.device
             )
-            groups = group_ids(batch["attributes"], batch["skin_tone"], groupings)
-            need = {"robustness": use_mpd or beta > 0, "fairness": use_mpd or gamma > 0}
-            with accelerator.autocast():
-                terms = objectives(
-                    model, batch["image"], batch["mask"], groups, generator=generator, need=need
-                )
-            optimizer.zero_grad(set_to_none=True)
-            record: dict[str, float] = {}
-            if use_mpd:
-                scaler = getattr(accelerator, "scaler", None)
-                scale = float(scaler.get_scale()) if scaler is not None and scaler.is_enabled() else 1.0
-                result, effective = _mpd_step(terms, params, config.mpd_path, config.mpd_losses, scale)
-                names = ("alpha", "beta", "gamma")
-                record.update(
-                    {f"mpd/weight_{name}": float(w) for name, w in zip(names, result.weights, strict=True)}
-                )
-                record["mpd/residual"] = float(result.residual)
-                # Logged weights/* are the shares of the weights in effect on the raw losses, comparable with the
-                # schedules' (α, β, γ); mpd/weight_* are MPD's own weights on the objectives it balanced.
-                total = sum(effective)
-                alpha, beta, gamma = (w / total for w in effective) if total > 0 else (1.0, 0.0, 0.0)
-                loss = combine({k: v.detach() for k, v in terms.items()}, (alpha, beta, gamma))
-            else:
-                loss = combine(terms, (alpha, beta, gamma))
-                accelerator.backward(loss)
-            optimizer.step()
-            record.update(
-                {
-                    "train/loss": float(loss.detach()),
-                    "train/accuracy": float(terms["accuracy"].detach()),
-                    "train/robustness": float(terms["robustness"].detach()),
-                    "train/fairness": float(terms["fairness"].detach()),
-                    "weights/alpha": alpha,
-                    "weights/beta": beta,
-                    "weights/gamma": gamma,
-                }
+            record = parser_step(
+                harness, model, objectives, weighting, batch, groupings, params, progress_t, generator
             )
-            for key, value in record.items():
-                sums[key] = sums.get(key, 0.0) + value
-            if not all(math.isfinite(v) for v in record.values()):
-                raise FloatingPointError(f"non-finite training value at epoch {epoch}, step {step}: {record}")
-            if log is not None and accelerator.is_main_process:
-                log(record, global_step)
-            bar.set_postfix(loss=f"{record['train/loss']:.4f}")
-            global_step += 1
-        epoch_means = {
-            "epoch/" + key.removeprefix("train/"): value / steps_per_epoch for key, value in sums.items()
-        }
-        epoch_means["epoch"] = float(epoch)
-        history.append(epoch_means)
-        if log is not None and accelerator.is_main_process:
-            log({k: v for k, v in epoch_means.items() if k != "epoch"}, epoch)
-        accelerator.wait_for_everyone()
-        if accelerator.is_main_process:
-            save_checkpoint(
-                checkpoint_dir,
-                epoch,
-                accelerator.unwrap_model(model),
-                optimizer,
-                {"history": history, "global_step": global_step, "config": config.to_dict()},
-            )
+            harness.step(optimizer, params, batch)
+            harness.log_step(record)
+        weighting.end_epoch()
 
+    history = harness.state.history
+    table = _weights_table(weighting, history, schedule, config.epochs)
     model_dir = Path(model_dir)
-    if use_mpd:  # the schedule is unused: record the weight shares MPD chose, epoch means
-        table = {"epoch": [int(h["epoch"]) for h in history]}
-        table.update(
-            {name: [h[f"epoch/weights/{name}"] for h in history] for name in ("alpha", "beta", "gamma")}
-        )
-    else:
-        table = schedule_table(schedule, config.epochs)
-    if accelerator.is_main_process:
+    if harness.is_main_process:
         with atomic_output_dir(model_dir) as tmp:
-            save_parser(accelerator.unwrap_model(model), tmp, config.model_config())
+            save_parser(harness.unwrap(model), tmp, config.model_config())
             write_json(tmp / "history.json", history)
             write_json(tmp / "train_config.json", config.to_dict())
             (tmp / "schedule.csv").write_text(schedule_csv(table), encoding="utf-8")
-    accelerator.wait_for_everyone()
+    harness.wait()
     return TrainResult(
-        model_dir=model_dir, history=history, resumed_from_epoch=resumed_from, weights_table=table
+        model_dir=model_dir,
+        history=history,
+        resumed_from_epoch=resumed_from,
+        weights_table=table,
+        tracking_id=harness.state.tracking_id,
     )
