@@ -203,3 +203,18 @@ def test_a_failed_export_keeps_the_previous_one(tmp_path: Path) -> None:
         )
     assert json.loads((out / "manifest.json").read_text()) == {"old": True}
     assert sorted(p.name for p in tmp_path.iterdir()) == ["export", "src"]
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+def test_cuda_export_writes_the_same_pairs(tmp_path: Path) -> None:
+    root = write_tree(tmp_path / "src", image_size=32)
+    splits = {"test": CelebAMaskHQ(root, split="test")}
+    kwargs = {"source_root": root, "label_order": "zllrunning", "progress": False, "with_dataset": False}
+    export_predictions(_model(), splits, tmp_path / "cpu", device="cpu", **kwargs)
+    model = _model()
+    export_predictions(model, splits, tmp_path / "cuda", device="cuda", **kwargs)
+    assert next(model.parameters()).device.type == "cuda"
+    cpu, cuda = read_export(tmp_path / "cpu"), read_export(tmp_path / "cuda")
+    for a, b in zip(cpu.pairs("test"), cuda.pairs("test"), strict=True):
+        (label_a, image_a), (label_b, image_b) = a.load(), b.load()
+        assert np.array_equal(image_a, image_b) and (label_a != label_b).sum() <= 2
