@@ -343,6 +343,7 @@ def export_predictions(
     with_dataset: bool = True,
     provenance: Mapping[str, Any] | None = None,
     params: Mapping[str, Any] | None = None,
+    num_workers: int = 0,
     progress: bool = True,
 ) -> dict[str, Any]:
     """Predict every image of every split (and the perturbed test images) and write the export described above.
@@ -366,6 +367,7 @@ def export_predictions(
         with_dataset: also write the CelebAMask-HQ-layout ``dataset/`` tree.
         provenance: the manifest's ``provenance`` (variant, seed, model path and hash, ...).
         params: the export settings, recorded as the manifest's ``params``.
+        num_workers: DataLoader worker processes decoding the splits.
 
     Returns:
         The manifest (also written as ``manifest.json``).
@@ -410,7 +412,11 @@ def export_predictions(
                     _make_folders(tmp / "perturbed" / perturbed_set_name(kind, severity))
                 indices[split] = []
                 loader = DataLoader(
-                    split_set, batch_size=batch_size, shuffle=False, pin_memory=device.type == "cuda"
+                    split_set,
+                    batch_size=batch_size,
+                    shuffle=False,
+                    num_workers=num_workers,
+                    pin_memory=device.type == "cuda",
                 )
                 for b, batch in enumerate(
                     tqdm(loader, desc=f"export {split}", disable=not progress, leave=False)

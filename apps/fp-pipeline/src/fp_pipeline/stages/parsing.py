@@ -7,7 +7,8 @@ all of them over seeds. Where each run's files live: :mod:`fp_pipeline.stages.pa
 - ``fp parsing export --variant V --seed S``: MLflow run ``parsing-export@V-S``, writes
   ``outputs/parsing/V/seed-S/export/`` (:mod:`fp_parsing.export`); settings ``parsing.export`` (``splits``,
   ``batch_size``, ``with_dataset``, and with defaults ``perturbations`` [gaussian_noise, blur, brightness,
-  darkness], ``severities`` [0.5], ``resolution`` (the model's input size), ``seed`` 0, ``device``).
+  darkness], ``severities`` [0.5], ``resolution`` (the model's input size), ``seed`` 0, ``device``,
+  ``num_workers`` 0).
 - ``fp parsing report``: reads every (variant, seed) ``eval/metrics.json`` and ``eval/evaluation.json``;
   writes ``outputs/parsing-report/{report.md, summary.json, figures/}`` (:mod:`fp_parsing.report`).
 """
@@ -124,6 +125,7 @@ def export_stage(*, params_path: Path, variant: str, seed: int, progress: bool =
             with_dataset=bool(settings.get("with_dataset", True)),
             provenance=provenance,
             params=settings,
+            num_workers=int(settings.get("num_workers", 0)),
             progress=progress,
         )
         counts = {f"count/{split}": n for split, n in manifest["counts"].items()}
