@@ -16,6 +16,7 @@ from fp_metrics import (
     per_image_confusion,
     segmentation_scores,
 )
+from fp_metrics.segmentation import foreground_micro_f1
 
 
 def _loop_confusion(pred, target, c, ignore=None):
@@ -44,6 +45,47 @@ def test_hand_computed_example():
     assert s.miou_no_background == pytest.approx((2 / 3 + 1 / 2) / 2)
     assert s.pixel_accuracy == pytest.approx(4 / 6)
     assert s.foreground_mean_f1 == pytest.approx((4 / 5 + 2 / 3) / 2)
+    # mean Dice over the classes of mIoU (background included, absent class 3 left out)
+    assert s.mean_dice == pytest.approx((2 / 4 + 4 / 5 + 2 / 3) / 3)
+    # micro F1 over classes 1..3: TP 2 + 1, FP 1 (a 0 read as 1) + 0, FN 0 + 1 (a 2 read as 0) -> 6 / 8
+    assert s.foreground_f1 == pytest.approx(6 / 8)
+
+
+def test_dice_and_foreground_f1_are_different_numbers():
+    """A hand-computed matrix where a large easy part and a small hard part pull the two apart."""
+    cm = torch.tensor([[50, 2, 0], [3, 90, 10], [0, 5, 5]])
+    s = segmentation_scores(cm)
+    # per-class Dice: background 2*50 / (100 + 3 + 2); skin 2*90 / (180 + 7 + 13); small part 2*5 / (10 + 10 + 5)
+    dice = [100 / 105, 180 / 200, 10 / 25]
+    assert s.dice.tolist() == pytest.approx(dice)
+    assert s.mean_dice == pytest.approx(sum(dice) / 3)
+    assert s.foreground_mean_f1 == pytest.approx((dice[1] + dice[2]) / 2)
+    # pooled over the foreground: TP 90 + 5, FP 7 + 10, FN 13 + 5
+    assert s.foreground_f1 == pytest.approx(2 * 95 / (2 * 95 + 17 + 18))
+    assert s.foreground_f1 > s.mean_dice > s.miou
+    # the same numbers from sklearn on the pixels the matrix counts
+    t = np.repeat(np.arange(3), cm.sum(1).numpy())
+    p = np.concatenate([np.repeat(np.arange(3), row) for row in cm.numpy()])
+    assert f1_score(t, p, labels=[1, 2], average="micro") == pytest.approx(s.foreground_f1)
+    assert f1_score(t, p, labels=[0, 1, 2], average="macro") == pytest.approx(s.mean_dice)
+
+
+def test_mean_dice_is_bounded_by_miou():
+    """Per class dice = 2 iou / (1 + iou) is concave, so mean Dice <= 2 mIoU / (1 + mIoU) (Jensen)."""
+    g = torch.Generator().manual_seed(5)
+    for _ in range(20):
+        cm = torch.randint(0, 50, (6, 6), generator=g) + torch.diag(torch.randint(0, 500, (6,), generator=g))
+        s = segmentation_scores(cm)
+        assert s.mean_dice <= 2 * s.miou / (1 + s.miou) + 1e-12
+
+
+def test_foreground_micro_f1_edge_cases():
+    assert math.isnan(float(foreground_micro_f1(torch.tensor([[7, 0], [0, 0]]))))  # background only
+    assert float(foreground_micro_f1(torch.tensor([[0, 0], [0, 4]]))) == 1.0
+    assert float(foreground_micro_f1(torch.tensor([[3, 4], [0, 0]]))) == 0.0  # only false positives
+    batched = foreground_micro_f1(torch.stack([torch.eye(3, dtype=torch.int64), torch.ones(3, 3).long()]))
+    assert batched.shape == (2,) and batched[0] == 1.0
+    assert float(batched[1]) == pytest.approx(2 * 2 / (2 * 2 + 4 + 4))  # each part: 1 TP, 2 FP, 2 FN
 
 
 def test_ignore_index_drops_target_pixels_only():

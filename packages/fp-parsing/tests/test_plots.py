@@ -118,3 +118,30 @@ def test_empty_inputs_are_refused() -> None:
         plot_group_bars({"single": {}}, "t")
     with pytest.raises(ValueError, match="at least one"):
         plot_qualitative_grid([], {})
+
+
+def test_seed_bands_and_error_bars() -> None:
+    from matplotlib.collections import PolyCollection
+
+    curves = {
+        "single": {"blur": {"severity": [0.0, 1.0], "miou": [0.8, 0.5], "miou_se": [0.01, 0.03]}},
+        "linear": {"blur": {"severity": [0.0, 1.0], "miou": [0.8, 0.6]}},
+    }
+    (ax,) = plot_robustness_curves(curves).axes
+    bands = [c for c in ax.collections if isinstance(c, PolyCollection)]
+    assert len(bands) == 1  # only the curve with miou_se gets a band
+    ys = bands[0].get_paths()[0].vertices[:, 1]
+    assert ys.min() == pytest.approx(0.47) and ys.max() == pytest.approx(0.81)
+    with pytest.raises(ValueError, match="miou_se and miou"):
+        plot_robustness_curves({"v": {"blur": {"severity": [0, 1], "miou": [0.5, 0.4], "miou_se": [0.1]}}})
+
+    figure = plot_group_bars(
+        {"single": {"a": 0.7, "b": 0.6}, "linear": {"a": 0.72, "b": 0.69}},
+        errors={"single": {"a": 0.02, "b": 0.01}},
+    )
+    (ax,) = figure.axes
+    from matplotlib.container import BarContainer
+
+    bars = [c for c in ax.containers if isinstance(c, BarContainer)]
+    assert len(bars) == 2 and bars[0].errorbar is not None and bars[1].errorbar is None
+    _renders(figure)

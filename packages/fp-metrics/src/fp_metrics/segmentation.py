@@ -1,4 +1,30 @@
-"""Confusion-matrix segmentation metrics: IoU, Dice/F1, mIoU, pixel accuracy, foreground mean F1.
+"""Confusion-matrix segmentation metrics: IoU, Dice/F1, mIoU, mean Dice, pixel accuracy, foreground F1.
+
+Every split-level number comes from ONE confusion matrix summed over every pixel of the split (never a mean
+of per-image or per-batch scores). They differ in how they average over classes:
+
+=====================  ===============================================================================
+score                  definition (``TP_c, FP_c, FN_c`` from the split's confusion matrix)
+=====================  ===============================================================================
+``iou[c]``             ``TP_c / (TP_c + FP_c + FN_c)``
+``dice[c]``            ``2 TP_c / (2 TP_c + FP_c + FN_c)`` (= per-class F1)
+``miou``               macro: NaN-mean of ``iou[c]`` over every class that occurs, background included
+``mean_dice``          macro: NaN-mean of ``dice[c]`` over the same classes as ``miou``
+``foreground_mean_f1`` macro: NaN-mean of ``dice[c]`` over the foreground classes ``c >= 1`` (FaRL's
+                       "mean F1" over the 18 CelebAMask-HQ parts)
+``foreground_f1``      micro: ``2 TP / (2 TP + FP + FN)`` with ``TP, FP, FN`` summed over the foreground
+                       classes ``c >= 1``: one F1 in which every foreground pixel counts once, so large
+                       parts (skin, hair) weigh by their area (= sklearn's ``f1_score(average="micro",
+                       labels=range(1, C))``)
+``pixel_accuracy``     ``trace(cm) / sum(cm)``
+=====================  ===============================================================================
+
+Why both a macro Dice and a micro foreground F1: per class, ``dice = 2 iou / (1 + iou)``, a concave
+function, so ``mean_dice <= 2 miou / (1 + miou)``; a class-mean Dice of 0.94 would need an mIoU of at least
+0.89. A parser reported at Dice about 0.94 with mIoU about 0.74 (arXiv 2502.04391's Table I) therefore
+cannot be quoting a class-mean Dice from the same confusion matrix: its Dice must be pooled over pixels,
+which is what ``foreground_f1`` is (dominated by the large, easy parts, hence near 0.9 and above), while
+``mean_dice`` stays tied to ``miou`` (about 0.84 at mIoU 0.74).
 
 Conventions
 -----------
@@ -27,6 +53,8 @@ __all__ = [
     "per_image_confusion",
     "segmentation_scores",
 ]
+# foreground_micro_f1 joins __all__ once fp_metrics/__init__.py re-exports it (the package test requires
+# every name of a module's __all__ to be exported by the package); until then import it from this module.
 
 
 def _valid_mask_and_check(
@@ -123,6 +151,20 @@ def dice_from_confusion(cm: torch.Tensor) -> torch.Tensor:
     return torch.where(denom > 0, 2 * tp / denom.clamp_min(1), torch.full_like(tp, float("nan")))
 
 
+def foreground_micro_f1(cm: torch.Tensor) -> torch.Tensor:
+    """Micro-averaged F1 over the foreground classes ``1..C-1`` of ``cm [..., C, C]`` -> float64 ``[...]``.
+
+    ``2 TP / (2 TP + FP + FN)`` with ``TP = sum_c TP_c``, ``FP = sum_c FP_c``, ``FN = sum_c FN_c`` over
+    ``c >= 1``. A background pixel predicted as a part is a false positive, a part pixel predicted as
+    background a false negative, and a part pixel predicted as another part both (one FP of the predicted
+    class, one FN of the true one). NaN when no pixel is foreground in target or prediction.
+    """
+    tp, fp, fn = _tp_fp_fn(cm)
+    tp, fp, fn = tp[..., 1:].sum(-1), fp[..., 1:].sum(-1), fn[..., 1:].sum(-1)
+    denom = 2 * tp + fp + fn
+    return torch.where(denom > 0, 2 * tp / denom.clamp_min(1), torch.full_like(tp, float("nan")))
+
+
 @dataclass(frozen=True)
 class SegmentationScores:
     """Scores of one confusion matrix (all float64; class 0 = background).
@@ -132,10 +174,14 @@ class SegmentationScores:
         dice: per-class Dice = F1 ``[C]`` (NaN for absent classes).
         miou: NaN-mean of ``iou`` over all classes, background included.
         miou_no_background: NaN-mean of ``iou[1:]``.
+        mean_dice: NaN-mean of ``dice`` over all classes, background included (the classes of ``miou``):
+            the report's "Dice".
         pixel_accuracy: ``trace(cm) / sum(cm)`` over non-ignored pixels.
         foreground_mean_f1: NaN-mean of ``dice[1:]``: per-class F1 from the confusion matrix summed over
             the whole split, averaged over the foreground classes that occur (the FaRL / SegFace
             "mean F1", e.g. over the 18 CelebAMask-HQ face parts).
+        foreground_f1: :func:`foreground_micro_f1`: one F1 pooled over every foreground pixel (micro
+            average over the classes ``1..C-1``): the report's "F1 (fg)".
         confusion: the int64 confusion matrix ``[C, C]`` the scores come from.
     """
 
@@ -143,8 +189,10 @@ class SegmentationScores:
     dice: torch.Tensor
     miou: float
     miou_no_background: float
+    mean_dice: float
     pixel_accuracy: float
     foreground_mean_f1: float
+    foreground_f1: float
     confusion: torch.Tensor
 
     def as_dict(self) -> dict[str, float | list[float]]:
@@ -154,8 +202,10 @@ class SegmentationScores:
             "dice": self.dice.tolist(),
             "miou": self.miou,
             "miou_no_background": self.miou_no_background,
+            "mean_dice": self.mean_dice,
             "pixel_accuracy": self.pixel_accuracy,
             "foreground_mean_f1": self.foreground_mean_f1,
+            "foreground_f1": self.foreground_f1,
         }
 
 
@@ -179,8 +229,10 @@ def segmentation_scores(cm: torch.Tensor) -> SegmentationScores:
         dice=dice,
         miou=_nanmean(iou),
         miou_no_background=_nanmean(iou[1:]),
+        mean_dice=_nanmean(dice),
         pixel_accuracy=pixel_accuracy,
         foreground_mean_f1=_nanmean(dice[1:]),
+        foreground_f1=float(foreground_micro_f1(cm)),
         confusion=cm.detach().clone(),
     )
 

@@ -3,6 +3,13 @@
 All numbers come from confusion matrices accumulated over the whole split (fp-metrics), never from means of
 per-batch scores. Per image, a confusion matrix is kept (``[N, C, C]`` int64: 361 numbers per image) so that
 every attribute's group mIoU is exact.
+
+Headline accuracy keys of :meth:`Evaluation.to_metrics` (definitions in :mod:`fp_metrics.segmentation`):
+``miou`` (class mean, background included), ``dice`` (class-mean Dice over the same classes),
+``foreground_f1`` (micro F1 pooled over every foreground pixel), ``foreground_mean_f1`` (class-mean F1 over
+the 18 parts, FaRL's number), ``pixel_accuracy``.
+
+Runs on the accelerator: ``device=None`` picks CUDA when available, else the CPU (:func:`resolve_device`).
 """
 
 from __future__ import annotations
@@ -28,7 +35,14 @@ from fp_metrics import (
 )
 from fp_parsing.perturbations import PERTURBATIONS, perturb
 
-__all__ = ["DEFAULT_SEVERITIES", "Evaluation", "evaluate_parser", "per_group_miou", "predict"]
+__all__ = [
+    "DEFAULT_SEVERITIES",
+    "Evaluation",
+    "evaluate_parser",
+    "per_group_miou",
+    "predict",
+    "resolve_device",
+]
 
 DEFAULT_SEVERITIES = (0.25, 0.5, 0.75, 1.0)
 
@@ -62,8 +76,9 @@ class Evaluation:
         metrics: dict[str, float] = {
             "miou": s.miou,
             "miou_no_background": s.miou_no_background,
-            "dice": float(torch.nanmean(s.dice[1:])),
-            "foreground_f1": s.foreground_mean_f1,
+            "dice": s.mean_dice,
+            "foreground_f1": s.foreground_f1,
+            "foreground_mean_f1": s.foreground_mean_f1,
             "pixel_accuracy": s.pixel_accuracy,
         }
         for name, iou in zip(self.class_names, s.iou.tolist(), strict=True):
@@ -129,8 +144,11 @@ def predict(model: torch.nn.Module, images: torch.Tensor) -> torch.Tensor:
     return model(images).argmax(dim=1)
 
 
-def _device_of(model: torch.nn.Module) -> torch.device:
-    return next(model.parameters()).device
+def resolve_device(device: str | torch.device | None = None) -> torch.device:
+    """``device`` as a ``torch.device``; ``None`` (or ``"auto"``): CUDA when available, else the CPU."""
+    if device is None or device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(device)
 
 
 def evaluate_parser(
@@ -150,9 +168,14 @@ def evaluate_parser(
     ),
     seed: int = 0,
     num_workers: int = 0,
+    device: str | torch.device | None = None,
     progress: bool = True,
 ) -> Evaluation:
     """Evaluate ``model`` on ``dataset`` (items like :class:`fp_parsing.data.CelebAMaskHQ`'s).
+
+    The model is moved to ``device`` (default: CUDA when available, else the CPU) and batches of
+    ``batch_size`` images ``[B, 3, H, W]`` go there; the perturbation noise is drawn on that device, so a GPU
+    and a CPU evaluation of the same model differ in their noise draws (each repeats exactly on its own).
 
     Clean pass: split-level scores and a confusion matrix per image for every attribute's groups (and the
     skin-tone groups). Robustness: the split again under each perturbation at each severity; the noise of
@@ -164,10 +187,17 @@ def evaluate_parser(
         if kind not in PERTURBATIONS:
             raise ValueError(f"unknown perturbation {kind!r}; expected some of {PERTURBATIONS}")
     num_classes = len(dataset.class_names)  # type: ignore[attr-defined]
-    device = _device_of(model)
+    device = resolve_device(device)
+    model.to(device)
     was_training = model.training
     model.eval()
-    loader = DataLoader(dataset, batch_size=batch_size, shuffle=False, num_workers=num_workers)
+    loader = DataLoader(
+        dataset,
+        batch_size=batch_size,
+        shuffle=False,
+        num_workers=num_workers,
+        pin_memory=device.type == "cuda",
+    )
     clean = ConfusionMatrix(num_classes)
     perturbed = {
         (k, s): ConfusionMatrix(num_classes)
@@ -179,7 +209,8 @@ def evaluate_parser(
     skin_tone: list[torch.Tensor] = []
     # One pass over the split: each batch is decoded once and evaluated clean and under every perturbation.
     for b, batch in enumerate(tqdm(loader, desc="evaluate", disable=not progress, leave=False)):
-        images, masks = batch["image"].to(device), batch["mask"].to(device)
+        images = batch["image"].to(device, non_blocking=True)
+        masks = batch["mask"].to(device, non_blocking=True)
         pred = predict(model, images)
         clean.update(pred, masks)
         per_image.append(per_image_confusion(pred, masks, num_classes).cpu())

@@ -5,8 +5,9 @@ save it with ``figure.savefig(path)``.
 
 * :func:`plot_schedules`: alpha, beta, gamma over epochs, one panel per variant (the paper's Fig. 2).
 * :func:`plot_robustness_curves`: mIoU against severity, one panel per perturbation, one line per variant
-  (Fig. 5).
-* :func:`plot_group_bars`: per-group mIoU, grouped bars per variant (Fig. 4).
+  (Fig. 5), with a ± s.e. band over seeds when the curve carries ``miou_se``.
+* :func:`plot_group_bars`: per-group mIoU, grouped bars per variant (Fig. 4), with ± s.e. error bars over
+  seeds when ``errors`` is given.
 * :func:`plot_qualitative_grid`: inputs (e.g. perturbed) beside colourised label maps (Fig. 3).
 * :func:`colorize`: label map ``[H, W]`` -> RGB ``uint8 [H, W, 3]`` with :data:`PALETTE`.
 """
@@ -135,7 +136,8 @@ def plot_schedules(tables: Mapping[str, Mapping[str, Sequence[float]]]) -> Figur
 def plot_robustness_curves(curves: Mapping[str, Mapping[str, Mapping[str, Sequence[float]]]]) -> Figure:
     """mIoU against severity: ``{variant: {perturbation: {"severity": [...], "miou": [...]}}}``.
 
-    One panel per perturbation (in order of first appearance), one line per variant that has it.
+    One panel per perturbation (in order of first appearance), one line per variant that has it. A curve with
+    ``"miou_se"`` (same length; e.g. the standard error over seeds) gets a shaded ``miou ± miou_se`` band.
     """
     perturbations: list[str] = []
     for per_kind in curves.values():
@@ -152,8 +154,15 @@ def plot_robustness_curves(curves: Mapping[str, Mapping[str, Mapping[str, Sequen
             curve = per_kind[kind]
             if len(curve["severity"]) != len(curve["miou"]):
                 raise ValueError(f"{variant}/{kind}: severity and miou have different lengths")
-            miou = [float("nan") if v is None else v for v in curve["miou"]]
-            ax.plot(curve["severity"], miou, marker="o", markersize=3, label=variant)
+            miou = np.array([np.nan if v is None else float(v) for v in curve["miou"]])
+            (line,) = ax.plot(curve["severity"], miou, marker="o", markersize=3, label=variant)
+            if "miou_se" in curve:
+                if len(curve["miou_se"]) != len(miou):
+                    raise ValueError(f"{variant}/{kind}: miou_se and miou have different lengths")
+                se = np.array([0.0 if v is None else float(v) for v in curve["miou_se"]])
+                ax.fill_between(
+                    curve["severity"], miou - se, miou + se, color=line.get_color(), alpha=0.2, linewidth=0
+                )
         ax.set_title(kind.replace("_", " "))
         ax.set_xlabel("severity")
         ax.set_ylabel("mIoU")
@@ -164,10 +173,15 @@ def plot_robustness_curves(curves: Mapping[str, Mapping[str, Mapping[str, Sequen
     return figure
 
 
-def plot_group_bars(per_group: Mapping[str, Mapping[str, float]], title: str = "group mIoU") -> Figure:
+def plot_group_bars(
+    per_group: Mapping[str, Mapping[str, float]],
+    title: str = "group mIoU",
+    errors: Mapping[str, Mapping[str, float]] | None = None,
+) -> Figure:
     """Grouped bars: one group of bars per group label (e.g. ``"Male=present"``), one bar per variant.
 
     ``{variant: {group_label: mIoU}}``; a label a variant lacks (or NaN / None) leaves its bar out.
+    ``errors`` (same shape, e.g. the standard error over seeds) draws ± error bars.
     """
     labels: list[str] = []
     for values in per_group.values():
@@ -185,8 +199,17 @@ def plot_group_bars(per_group: Mapping[str, Mapping[str, float]], title: str = "
         values = [per_group[variant].get(label) for label in labels]
         heights = np.array([np.nan if v is None else float(v) for v in values])
         present = ~np.isnan(heights)
+        yerr = None
+        if errors is not None and variant in errors:
+            spread = [errors[variant].get(label) for label in labels]
+            yerr = np.array([0.0 if v is None or not math.isfinite(v) else float(v) for v in spread])[present]
         ax.bar(
-            positions[present] + (i - (len(variants) - 1) / 2) * width, heights[present], width, label=variant
+            positions[present] + (i - (len(variants) - 1) / 2) * width,
+            heights[present],
+            width,
+            yerr=yerr,
+            capsize=2 if yerr is not None else 0,
+            label=variant,
         )
     ax.set_xticks(positions)
     ax.set_xticklabels(labels, rotation=45, ha="right", fontsize="small")

@@ -1,5 +1,16 @@
 """Face-parsing stages (arXiv 2502.04391) after training: evaluate and export one (variant, seed) run; report
-all of them. Where each run's files live: :mod:`fp_pipeline.stages.parsing_common`.
+all of them over seeds. Where each run's files live: :mod:`fp_pipeline.stages.parsing_common`.
+
+- ``fp parsing eval --variant V --seed S``: MLflow run ``parsing-eval@V-S`` (tags ``fp.variant``, ``fp.seed``),
+  writes ``outputs/parsing/V/seed-S/eval/``; settings ``parsing.eval`` (``batch_size``, ``perturbations``,
+  ``severities``, ``fairness_attributes``, ``seed``, optional ``device``: default CUDA when available).
+- ``fp parsing export --variant V --seed S``: MLflow run ``parsing-export@V-S``, writes
+  ``outputs/parsing/V/seed-S/export/`` (:mod:`fp_parsing.export`); settings ``parsing.export`` (``splits``,
+  ``batch_size``, ``with_dataset``, and with defaults ``perturbations`` [gaussian_noise, blur, brightness,
+  darkness], ``severities`` [0.5], ``resolution`` (the model's input size), ``seed`` 0, ``device``,
+  ``num_workers`` 0).
+- ``fp parsing report``: reads every (variant, seed) ``eval/metrics.json`` and ``eval/evaluation.json``;
+  writes ``outputs/parsing-report/{report.md, summary.json, figures/}`` (:mod:`fp_parsing.report`).
 """
 
 from __future__ import annotations
@@ -62,7 +73,7 @@ def eval_stage(*, params_path: Path, variant: str, seed: int, progress: bool = T
         run.log_artifact(out / "metrics.json")
         run.log_artifact(out / "evaluation.json")
     typer.echo(
-        f"parsing-eval@{variant}: mIoU {metrics['miou']:.4f}, "
+        f"parsing-eval@{variant}-{seed}: mIoU {metrics['miou']:.4f}, "
         f"Var(mIoU_g) {metrics.get('fairness/variance_mean', float('nan')):.6f}, "
         f"robustness drop {metrics.get('robustness/drop', float('nan')):.4f}"
     )
@@ -70,117 +81,180 @@ def eval_stage(*, params_path: Path, variant: str, seed: int, progress: bool = T
 
 
 def export_stage(*, params_path: Path, variant: str, seed: int, progress: bool = True) -> dict[str, Any]:
-    """Write the predicted label maps of every split for one variant into ``export/``."""
-    from fp_parsing.export import export_predictions
+    """Write one (variant, seed) run's export: every split's (label map, image) pairs at one resolution, the
+    perturbed test sets and the manifest, into ``outputs/parsing/<variant>/seed-<seed>/export/``."""
+    from fp_parsing.export import (
+        DEFAULT_EXPORT_PERTURBATIONS,
+        DEFAULT_EXPORT_SEVERITIES,
+        export_predictions,
+    )
     from fp_parsing.train import load_parser
 
     params = load_params(params_path)
     torch_threads(params)
-    settings = section(params, "parsing.export")
+    settings = dict(section(params, "parsing.export"))
     model_dir = run_dir(variant, seed) / "model"
     model = load_parser(model_dir)
     splits = {split: dataset(params, split) for split in settings.get("splits", ["train", "val", "test"])}
     provenance = {
         "variant": variant,
+        "seed": int(seed),
         "model": str(model_dir / "model.safetensors"),
         "model_sha256": file_digest(model_dir / "model.safetensors"),
         "image_size": section(params, "data.image_size"),
+        "stage": f"parsing-export@{variant}-{seed}",
     }
+    out = run_dir(variant, seed) / "export"
     with stage_run(
-        f"parsing-export@{variant}-{seed}", params={"export": settings}, tags={"fp.variant": variant}
+        f"parsing-export@{variant}-{seed}",
+        params={"export": settings},
+        tags={"fp.variant": variant, "fp.seed": seed},
     ) as run:
         manifest = export_predictions(
             model,
             splits,
-            run_dir(variant, seed) / "export",
+            out,
             source_root=Path(section(params, "data.root")),
             label_order=section(params, "data.label_order"),
+            resolution=settings.get("resolution"),
             batch_size=int(settings.get("batch_size", 16)),
+            device=settings.get("device"),
+            perturbations=list(settings.get("perturbations", DEFAULT_EXPORT_PERTURBATIONS)),
+            severities=[float(s) for s in settings.get("severities", DEFAULT_EXPORT_SEVERITIES)],
+            seed=int(settings.get("seed", 0)),
             with_dataset=bool(settings.get("with_dataset", True)),
             provenance=provenance,
+            params=settings,
+            num_workers=int(settings.get("num_workers", 0)),
             progress=progress,
         )
-        run({f"count/{split}": n for split, n in manifest["counts"].items()}, step=0)
-        run.log_artifact(run_dir(variant, seed) / "export" / "manifest.json")
-    typer.echo(f"parsing-export@{variant}: {sum(manifest['counts'].values())} label maps")
+        counts = {f"count/{split}": n for split, n in manifest["counts"].items()}
+        counts["count/perturbed_sets"] = len(manifest["perturbed"]["sets"])
+        run(counts, step=0)
+        run.log_artifact(out / "manifest.json")
+    typer.echo(
+        f"parsing-export@{variant}-{seed}: {sum(manifest['counts'].values())} label maps at "
+        f"{manifest['resolution']}², {len(manifest['perturbed']['sets'])} perturbed test sets"
+    )
     return manifest
 
 
-def report_stage(*, params_path: Path, progress: bool = True) -> Path:
-    """Put every evaluated variant side by side: ``report/report.md`` plus comparison figures."""
+def _read_json(path: Path, variant: str, seed: int) -> Any:
     import json
 
+    if not path.is_file():
+        raise FileNotFoundError(f"{path} is missing: run `fp parsing eval --variant {variant} --seed {seed}`")
+    return json.loads(path.read_text(encoding="utf-8"))
+
+
+def _schedule_table(path: Path) -> dict[str, list[float]]:
+    lines = path.read_text(encoding="utf-8").split()
+    cols = list(zip(*(line.split(",") for line in lines[1:]), strict=True))
+    return {
+        "epoch": [int(x) for x in cols[0]],
+        **{
+            name: [float(x) for x in col]
+            for name, col in zip(("alpha", "beta", "gamma"), cols[1:], strict=True)
+        },
+    }
+
+
+def report_stage(*, params_path: Path, progress: bool = True) -> Path:
+    """Put every variant side by side over all seeds: ``report.md`` (mean ± s.e., paired verdicts),
+    ``summary.json`` and the comparison figures with error bars / bands over seeds."""
     from fp_core.atomic import write_json, write_text
     from fp_parsing.evaluate import per_group_miou
     from fp_parsing.plots import plot_group_bars, plot_robustness_curves, plot_schedules
-    from fp_parsing.report import render_report
+    from fp_parsing.report import (
+        HEADLINE,
+        aggregate,
+        aggregate_curves,
+        aggregate_groups,
+        render_report,
+        summary,
+    )
 
     params = load_params(params_path)
     torch_threads(params)
     variants = variant_names(params)
-    seed = seeds(params)[0]  # interim: the first seed only, until the report aggregates over seeds
+    run_seeds = seeds(params)
     baseline = section(params, "parsing.report.baseline")
-    metrics: dict[str, dict[str, float]] = {}
-    evaluations: dict[str, dict[str, Any]] = {}
+    runs: dict[str, dict[int, dict[str, float]]] = {}
+    evaluations: dict[str, dict[int, dict[str, Any]]] = {}
     for variant in variants:
-        eval_dir = run_dir(variant, seed) / "eval"
-        if not (eval_dir / "metrics.json").is_file():
-            raise FileNotFoundError(
-                f"{eval_dir / 'metrics.json'} is missing: run `fp parsing eval --variant {variant}`"
-            )
-        metrics[variant] = json.loads((eval_dir / "metrics.json").read_text(encoding="utf-8"))
-        evaluations[variant] = json.loads((eval_dir / "evaluation.json").read_text(encoding="utf-8"))
+        runs[variant], evaluations[variant] = {}, {}
+        for seed in run_seeds:
+            eval_dir = run_dir(variant, seed) / "eval"
+            runs[variant][seed] = _read_json(eval_dir / "metrics.json", variant, seed)
+            evaluations[variant][seed] = _read_json(eval_dir / "evaluation.json", variant, seed)
     figures_dir = REPORT_DIR / "figures"
+    first = run_seeds[0]
     with stage_run("parsing-report", params={"report": section(params, "parsing.report")}) as run:
-        tables = {}
-        for variant in variants:
-            csv = (run_dir(variant, seed) / "train" / "schedule.csv").read_text(encoding="utf-8").split()
-            cols = list(zip(*(line.split(",") for line in csv[1:]), strict=True))
-            tables[variant] = {
-                "epoch": [int(x) for x in cols[0]],
-                **{
-                    name: [float(x) for x in col]
-                    for name, col in zip(("alpha", "beta", "gamma"), cols[1:], strict=True)
-                },
-            }
+        # the schedules of the first seed: a fixed schedule is the same for every seed
+        tables = {v: _schedule_table(run_dir(v, first) / "train" / "schedule.csv") for v in variants}
         figures = [
-            ("Fig. 2: weights of Dice, robustness and fairness over epochs", "schedules.png"),
-            ("Fig. 4: group mIoU, single vs multi-objective", "groups.png"),
-            ("Fig. 5: mIoU against severity for each perturbation", "robustness.png"),
+            (f"Fig. 2: weights of Dice, robustness and fairness over epochs (seed {first})", "schedules.png"),
+            ("Fig. 4: group mIoU per variant, mean ± s.e. over seeds", "groups.png"),
+            ("Fig. 5: mIoU against severity, mean ± s.e. band over seeds", "robustness.png"),
         ]
         save_figure(plot_schedules(tables), figures_dir / "schedules.png", run)
-        per_group = {variant: per_group_miou(evaluation) for variant, evaluation in evaluations.items()}
+        bars = {
+            v: aggregate_groups({s: per_group_miou(e) for s, e in by_seed.items()})
+            for v, by_seed in evaluations.items()
+        }
         save_figure(
-            plot_group_bars(per_group, title="group mIoU per variant"), figures_dir / "groups.png", run
-        )
-        save_figure(
-            plot_robustness_curves({v: e["robustness_curves"] for v, e in evaluations.items()}),
-            figures_dir / "robustness.png",
+            plot_group_bars(
+                {v: means for v, (means, _) in bars.items()},
+                title="group mIoU per variant (mean ± s.e. over seeds)",
+                errors={v: ses for v, (_, ses) in bars.items()},
+            ),
+            figures_dir / "groups.png",
             run,
         )
+        curves = {
+            v: aggregate_curves({s: e["robustness_curves"] for s, e in by_seed.items()})
+            for v, by_seed in evaluations.items()
+        }
+        save_figure(plot_robustness_curves(curves), figures_dir / "robustness.png", run)
         if section(params, "parsing.report.qualitative"):
-            from fp_pipeline.stages.qualitative import qualitative_figure
+            from fp_pipeline.stages.qualitative import qualitative_figure, qualitative_seed
 
             figure = qualitative_figure(params, variants, baseline=baseline)
             save_figure(figure, figures_dir / "qualitative.png", run)
             figures.append(
-                ("Fig. 3: perturbed inputs with single and multi-objective predictions", "qualitative.png")
+                (
+                    "Fig. 3: perturbed inputs with single and multi-objective predictions "
+                    f"(seed {qualitative_seed(params)}'s models)",
+                    "qualitative.png",
+                )
             )
         context = (
             f"Dataset: `{section(params, 'data.root')}` at {section(params, 'data.image_size')}² "
-            f"({section(params, 'data.label_order')} labels); test split. Regenerated by `dvc repro`."
+            f"({section(params, 'data.label_order')} labels); test split; seeds {run_seeds}. "
+            "Regenerated by `dvc repro`."
         )
         text = render_report(
-            metrics,
+            runs,
             baseline=baseline,
             context=context,
             figures=[(caption, f"figures/{name}") for caption, name in figures],
         )
         write_text(REPORT_DIR / "report.md", text)
-        write_json(REPORT_DIR / "summary.json", metrics)
+        write_json(REPORT_DIR / "summary.json", summary(runs, baseline=baseline))
         run.log_artifact(REPORT_DIR / "report.md")
-        headline = ("miou", "dice", "fairness/variance_mean", "robustness/drop", "robustness/kept")
-        for variant, values in metrics.items():
-            run({f"{variant}/{key}": values[key] for key in headline if key in values}, step=0)
-    typer.echo(f"parsing-report: {REPORT_DIR / 'report.md'}")
+        run.log_artifact(REPORT_DIR / "summary.json")
+        stats = aggregate(runs)
+        for variant, per_metric in stats.items():
+            logged: dict[str, float] = {}
+            for key, _ in HEADLINE:
+                stat = per_metric.get(key)
+                if stat is None or stat.n == 0:
+                    continue
+                logged[f"{variant}/{key}"] = stat.mean
+                if stat.n > 1:
+                    logged[f"{variant}/{key}_se"] = stat.se
+            run(logged, step=0)
+    typer.echo(
+        f"parsing-report: {REPORT_DIR / 'report.md'} ({len(variants)} variants x {len(run_seeds)} seeds)"
+    )
     return REPORT_DIR / "report.md"

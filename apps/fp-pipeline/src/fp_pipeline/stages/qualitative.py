@@ -1,4 +1,8 @@
-"""The paper's Fig. 3: perturbed test inputs with the ground truth and every variant's prediction."""
+"""The paper's Fig. 3: perturbed test inputs with the ground truth and every variant's prediction.
+
+With several training seeds the figure shows one model per variant: seed 0's when 0 is in ``parsing.seeds``,
+else the first seed's (:func:`qualitative_seed`).
+"""
 
 from __future__ import annotations
 
@@ -11,7 +15,15 @@ from fp_pipeline.config import section
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
-__all__ = ["qualitative_figure"]
+__all__ = ["qualitative_figure", "qualitative_seed"]
+
+
+def qualitative_seed(params: dict[str, Any]) -> int:
+    """The training seed whose models the figure shows: 0 if it is one of ``parsing.seeds``, else the first."""
+    from fp_pipeline.stages.parsing_common import seeds
+
+    values = seeds(params)
+    return 0 if 0 in values else values[0]
 
 
 def qualitative_figure(
@@ -24,7 +36,8 @@ def qualitative_figure(
     seed: int = 0,
 ) -> Figure:
     """One row per perturbation (plus the clean input) of one test image; columns: ground truth, the baseline
-    and every other variant's prediction. Perturbations are seeded, so the figure repeats."""
+    and every other variant's prediction (the models of :func:`qualitative_seed`). Perturbations are seeded,
+    so the figure repeats. ``seed`` seeds the perturbations, not the choice of model."""
     import torch
 
     from fp_parsing.data import CelebAMaskHQ
@@ -32,7 +45,7 @@ def qualitative_figure(
     from fp_parsing.perturbations import PERTURBATIONS, perturb
     from fp_parsing.plots import plot_qualitative_grid
     from fp_parsing.train import load_parser
-    from fp_pipeline.stages.parsing_common import run_dir, seeds
+    from fp_pipeline.stages.parsing_common import run_dir
 
     test_set = CelebAMaskHQ(
         Path(section(params, "data.root")),
@@ -50,6 +63,6 @@ def qualitative_figure(
     label_maps: dict[str, list[torch.Tensor]] = {"ground truth": [item["mask"]] * len(rows)}
     batch = torch.stack([row[1] for row in rows])
     for variant in ordered:
-        model = load_parser(run_dir(variant, seeds(params)[0]) / "model")
+        model = load_parser(run_dir(variant, qualitative_seed(params)) / "model")
         label_maps[variant] = list(predict(model.eval(), batch))
     return plot_qualitative_grid(rows, label_maps)
