@@ -71,3 +71,12 @@ def test_bad_arguments():
         build_backbone("resnet50")
     with pytest.raises(ValueError, match="multiple of 16"):
         build_backbone("iresnet18", input_size=100)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", ["iresnet50", "ir101"])
+def test_full_size_forward(name):
+    model = build_backbone(name).eval()
+    assert count_parameters(model) == PUBLISHED_PARAMETER_COUNTS[name]
+    with torch.no_grad():
+        assert model(torch.rand(1, 3, 112, 112)).shape == (1, 512)

@@ -1,24 +1,12 @@
 import pytest
 
-from fp_recognition.data import DataFormatError, load_rfw, load_rfw_pairs, rfw_image_path, rfw_pairs_path
+from fp_recognition.data import DataFormatError, load_rfw, load_rfw_pairs
 
 
-def write_rfw_group(root, group, names, pairs_lines, make_jpegs):
-    jpegs = iter(make_jpegs(sum(len(v) for v in names.values())))
-    for name, indices in names.items():
-        for idx in indices:
-            path = rfw_image_path(root, group, name, idx)
-            path.parent.mkdir(parents=True, exist_ok=True)
-            path.write_bytes(next(jpegs))
-    pairs = rfw_pairs_path(root, group)
-    pairs.parent.mkdir(parents=True, exist_ok=True)
-    pairs.write_text("".join(line + "\n" for line in pairs_lines))
-
-
-def test_layout_and_pairs(tmp_path, make_jpegs):
+def test_layout_and_pairs(tmp_path, write_rfw_group):
     names = {"m.01": [1, 2], "m.02": [1]}
     lines = ["m.01\t1\t2", "m.01\t2\tm.02\t1", "m.02\t1\tm.01\t1"]
-    write_rfw_group(tmp_path, "Asian", names, lines, make_jpegs)
+    write_rfw_group(tmp_path, "Asian", names, lines)
     assert (tmp_path / "test/data/Asian/m.01/m.01_0002.jpg").is_file()
     assert (tmp_path / "test/txts/Asian/Asian_pairs.txt").is_file()
     pairs = load_rfw_pairs(tmp_path, "Asian")
@@ -29,23 +17,23 @@ def test_layout_and_pairs(tmp_path, make_jpegs):
     assert list(load_rfw(tmp_path, ("Asian",))) == ["Asian"]
 
 
-def test_wrong_field_count(tmp_path, make_jpegs):
-    write_rfw_group(tmp_path, "Indian", {"a": [1, 2]}, ["a\t1\t2", "a\t1"], make_jpegs)
+def test_wrong_field_count(tmp_path, write_rfw_group):
+    write_rfw_group(tmp_path, "Indian", {"a": [1, 2]}, ["a\t1\t2", "a\t1"])
     with pytest.raises(DataFormatError, match=r"Indian_pairs\.txt: line 2: expected 3 fields .* got 2"):
         load_rfw_pairs(tmp_path, "Indian")
 
 
-def test_missing_pair_image(tmp_path, make_jpegs):
-    write_rfw_group(tmp_path, "African", {"a": [1]}, ["a\t1\tb\t3"], make_jpegs)
+def test_missing_pair_image(tmp_path, write_rfw_group):
+    write_rfw_group(tmp_path, "African", {"a": [1]}, ["a\t1\tb\t3"])
     with pytest.raises(
         DataFormatError, match=r"African_pairs\.txt: line 1: pair image .*b_0003\.jpg does not exist"
     ):
         load_rfw_pairs(tmp_path, "African")
 
 
-def test_missing_pairs_file_and_bad_index(tmp_path, make_jpegs):
+def test_missing_pairs_file_and_bad_index(tmp_path, write_rfw_group):
     with pytest.raises(DataFormatError, match="pairs file of group Caucasian not found"):
         load_rfw_pairs(tmp_path, "Caucasian")
-    write_rfw_group(tmp_path, "Caucasian", {"a": [1]}, ["a\tone\t1"], make_jpegs)
+    write_rfw_group(tmp_path, "Caucasian", {"a": [1]}, ["a\tone\t1"])
     with pytest.raises(DataFormatError, match="line 1: image index 'one' is not an integer"):
         load_rfw_pairs(tmp_path, "Caucasian")

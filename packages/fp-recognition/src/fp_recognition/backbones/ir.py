@@ -106,6 +106,8 @@ class IRNet(nn.Module):
 
     def _init_weights(self) -> None:
         for module in self.modules():
+            if any(t.is_meta for t in module.parameters(recurse=False)):
+                continue  # meta tensors (shape-only builds, e.g. counting parameters) hold no values
             if isinstance(module, nn.Conv2d | nn.Linear):
                 nn.init.kaiming_normal_(module.weight, mode="fan_out", nonlinearity="relu")
                 if module.bias is not None:

@@ -107,6 +107,8 @@ class IResNet(nn.Module):
 
     def _init_weights(self) -> None:
         for module in self.modules():
+            if any(t.is_meta for t in module.parameters(recurse=False)):
+                continue  # meta tensors (shape-only builds, e.g. counting parameters) hold no values
             if isinstance(module, nn.Conv2d):
                 nn.init.normal_(module.weight, 0.0, 0.1)
             elif isinstance(module, nn.BatchNorm2d | nn.BatchNorm1d):
