@@ -1,9 +1,13 @@
+import ast
 import importlib
 import inspect
 import json
 import pkgutil
 import subprocess
 import sys
+from pathlib import Path
+
+import pytest
 
 import fp_recognition
 
@@ -32,6 +36,21 @@ def test_public_api_documented():
             assert inspect.getdoc(obj), f"{name} has no docstring"
 
 
+def test_sources_import_no_forbidden_package():
+    root = Path(fp_recognition.__file__).parent
+    for path in root.rglob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.Import):
+                names = [a.name for a in node.names]
+            elif isinstance(node, ast.ImportFrom):
+                names = [node.module or ""]
+            else:
+                continue
+            for name in names:
+                assert name.split(".")[0] not in FORBIDDEN, f"{path.name} imports {name}"
+
+
+@pytest.mark.slow  # a fresh interpreter importing torch: ~10 s on shared CPUs
 def test_import_pulls_in_no_forbidden_package():
     code = (
         "import json, sys, fp_recognition; "
