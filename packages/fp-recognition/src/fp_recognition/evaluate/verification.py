@@ -5,8 +5,10 @@ Per set: embed the ``2P`` images with the flip test, pair ``p`` = images ``(2p, 
 folds, threshold grid ``0 .. 3.99`` chosen on the 9 training folds). TAR at FAR (1e-3) is reported only where
 the pairs can resolve that FAR, i.e. with at least ``1 / far`` impostor pairs (LFW's 3000 give 3 false
 accepts at 1e-3); otherwise it is NaN. ``fp_metrics.tar_at_far`` takes the threshold from the sorted
-impostor distances directly, so it does not depend on SciPy's ``interp1d`` (whose use in insightface's
-``calculate_val`` fails on current SciPy).
+impostor distances directly. insightface's ``calculate_val`` instead interpolates the threshold with
+``scipy.interpolate.interp1d(far_train, thresholds, kind='slinear')``, which on SciPy > 1.8 raises
+``ValueError: Expect x to not have duplicates`` as soon as two thresholds share a FAR (insightface issues
+#2152, #2290).
 """
 
 from __future__ import annotations
