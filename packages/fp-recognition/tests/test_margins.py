@@ -167,3 +167,31 @@ def test_normalised_linear_gives_cosines():
     )
     loss.backward()
     assert head.weight.grad is not None and torch.isfinite(head.weight.grad).all()
+
+
+@pytest.mark.parametrize(
+    "make_head",
+    [
+        lambda: ArcFaceMargin(s=16, m=0.3),
+        lambda: CosFaceMargin(s=16, m=0.2),
+        lambda: CombinedMargin(16, 1.0, 0.2, 0.1),
+        lambda: AdaFaceMargin(s=16, m=0.3),
+    ],
+)
+def test_a_few_steps_separate_a_toy_problem(make_head):
+    torch.manual_seed(0)
+    features = torch.nn.Parameter(torch.randn(12, 4))
+    classifier = NormalisedLinear(4, 3)
+    head = make_head().train()
+    labels = torch.arange(12) % 3
+    params = [features, classifier.weight]
+    losses = []
+    for _ in range(30):
+        logits = head(classifier(features), labels, features.norm(dim=1))
+        loss = torch.nn.functional.cross_entropy(logits, labels)
+        grads = torch.autograd.grad(loss, params)
+        with torch.no_grad():  # plain SGD (torch.optim's first import costs seconds)
+            for p, g in zip(params, grads):
+                p -= 0.1 * g
+        losses.append(loss.item())
+    assert losses[-1] < 0.5 * losses[0]
