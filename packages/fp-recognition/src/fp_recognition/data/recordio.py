@@ -104,8 +104,8 @@ class RecordWriter:
 
     def __init__(self, rec_path: str | os.PathLike[str], idx_path: str | os.PathLike[str]) -> None:
         self.rec_path, self.idx_path = Path(rec_path), Path(idx_path)
-        self._rec: BinaryIO = open(self.rec_path, "wb")  # noqa: SIM115 - closed in close()
-        self._idx = open(self.idx_path, "w", encoding="ascii")  # noqa: SIM115
+        self._rec: BinaryIO = open(self.rec_path, "wb")  # closed in close()
+        self._idx = open(self.idx_path, "w", encoding="ascii")
 
     def write(self, key: int, data: bytes) -> None:
         """Append record ``key`` (its bytes, usually :func:`pack_record`'s output)."""
@@ -187,7 +187,7 @@ class RecordReader:
         if key not in self.offsets:
             raise DataFormatError(self.idx_path, f"no record with key {key}")
         if self._handle is None:
-            self._handle = open(self.rec_path, "rb")  # noqa: SIM115 - kept for random access
+            self._handle = open(self.rec_path, "rb")  # kept open for random access
         offset = self.offsets[key]
         self._handle.seek(offset)
         out = bytearray()
