@@ -39,7 +39,7 @@ def source_copy(tmp_path: Path) -> Path:
     return tmp_path
 
 
-def test_all_seven_packages_are_covered() -> None:
+def test_all_eight_packages_are_covered() -> None:
     assert set(SOURCES) == {
         "fp_pipeline",
         "fp_parsing",
@@ -48,6 +48,7 @@ def test_all_seven_packages_are_covered() -> None:
         "fp_diffusion",
         "fp_metrics",
         "fp_gradagg",
+        "fp_core",
     }
 
 
@@ -73,6 +74,9 @@ def test_the_unmodified_copy_keeps_every_contract(source_copy: Path) -> None:
         ("fp_parsing", "fp_pipeline", "Layers"),  # a library importing the app
         ("fp_parsing", "mlflow", "Libraries never import"),  # tracking only in the app
         ("fp_metrics", "dvc", "Libraries never import"),
+        ("fp_core", "fp_metrics", "Layers"),  # fp-core is below every other package
+        ("fp_core", "fp_parsing", "Layers"),
+        ("fp_core", "mlflow", "Libraries never import"),
     ],
 )
 def test_a_deliberate_violation_breaks_the_check(

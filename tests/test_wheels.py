@@ -37,7 +37,8 @@ def test_every_member_builds_a_wheel(wheel_dir: Path) -> None:
     built = {path.name.split("-")[0] for path in wheel_dir.glob("*.whl")}
     expected = {_project(path)["name"].replace("-", "_") for path in MEMBERS}
     assert expected == built
-    assert len(expected) == 7
+    assert len(expected) == 8
+    assert "fp_core" in built
 
 
 # The app pulls every package plus mlflow and dvc; the per-library checks are the ones that matter here.
@@ -75,6 +76,14 @@ def test_each_library_wheel_imports_alone(wheel_dir: Path, tmp_path: Path, pypro
     assert check.returncode == 0, check.stderr
     # mlflow / dvc / diffusers never come with a library.
     assert not any(line.startswith(("mlflow", "dvc==", "diffusers")) for line in frozen.splitlines())
+
+
+def test_fp_core_is_checked_alone() -> None:
+    """fp-core is one of the libraries checked above and declares no workspace dependency: its clean venv
+    holds fp-core alone, so importing it there proves it needs no other fp package."""
+    core = next(path for path in LIBRARIES if path.parent.name == "fp-core")
+    assert _transitive_fp({"fp-core"}) == set()
+    assert not [dep for dep in _project(core).get("dependencies", []) if dep.startswith("fp-")]
 
 
 def _transitive_fp(names: set[str]) -> set[str]:

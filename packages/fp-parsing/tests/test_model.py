@@ -142,7 +142,8 @@ def test_offline_missing_weights_fail_fast_with_instructions(offline_caches: Pat
     assert source["repo_id"] in message and source["revision"] in message
     assert str(offline_caches / "hub") in message and str(offline_caches / "fp") in message
     assert "HF_HUB_OFFLINE is set" in message
-    assert "encoder_weights: null" in message
+    assert f"hf download {source['repo_id']} {WEIGHTS_FILENAME} --revision {source['revision']}" in message
+    assert "encoder_weights: null" in message and "path of a local" in message
     # raised directly from fp-parsing, not from inside a download attempt: no chained errors, short traceback
     assert caught.value.__context__ is None and caught.value.__cause__ is None
     assert len(caught.traceback) <= 3

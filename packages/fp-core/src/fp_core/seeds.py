@@ -14,25 +14,51 @@ import torch
 __all__ = ["derive_seed", "seed_sequence", "torch_generator"]
 
 
+_KEY_LIMIT = 2**31  # int keys are one spawn-key word below this; words from it up start a string key
+_SEED_LIMIT = 2**128  # the seed fills at most the 4-word entropy pool, so it never runs into the keys
+
+
+def _is_int(value: object) -> bool:
+    return isinstance(value, int | np.integer) and not isinstance(value, bool | np.bool_)
+
+
 def _keys(keys: tuple[int | str, ...]) -> tuple[int, ...]:
-    out = []
+    """The spawn key for ``keys``: distinct key tuples give distinct word sequences.
+
+    An int key ``k`` (``0 <= k < 2**31``) is the word ``k``, as in ``SeedSequence.spawn``. A string key is the
+    word ``2**31 + len(utf8)`` followed by its UTF-8 bytes in little-endian 32-bit words (zero-padded): a
+    reader going left to right tells ints from strings by the top bit, so no two key tuples share a spawn
+    key (unlike reading a string's bytes as one big integer, which ``SeedSequence`` would split into words
+    that equal some tuple of ints).
+    """
+    out: list[int] = []
     for key in keys:
-        if isinstance(key, bool) or not isinstance(key, int | str):
-            raise TypeError(f"seed keys must be ints >= 0 or strings, got {key!r}")
-        if isinstance(key, str):  # a purpose name: its UTF-8 bytes as one integer
-            out.append(int.from_bytes(key.encode("utf-8"), "little"))
-        elif key < 0:
-            raise ValueError(f"seed keys must be >= 0, got {key}")
+        if isinstance(key, str):
+            data = key.encode("utf-8")
+            if len(data) >= _KEY_LIMIT:
+                raise ValueError("seed key strings must be shorter than 2**31 bytes")
+            out.append(_KEY_LIMIT + len(data))
+            padded = data + b"\0" * (-len(data) % 4)
+            out.extend(int.from_bytes(padded[i : i + 4], "little") for i in range(0, len(padded), 4))
+        elif _is_int(key):
+            if not 0 <= int(key) < _KEY_LIMIT:
+                raise ValueError(f"seed keys must be ints in [0, 2**31) or strings, got {int(key)}")
+            out.append(int(key))
         else:
-            out.append(key)
+            raise TypeError(f"seed keys must be ints >= 0 or strings, got {key!r}")
     return tuple(out)
 
 
 def seed_sequence(seed: int, *keys: int | str) -> np.random.SeedSequence:
-    """The ``SeedSequence`` of stream ``keys`` under root ``seed`` (``spawn_key=keys``)."""
-    if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
-        raise ValueError(f"seed must be an int >= 0, got {seed!r}")
-    return np.random.SeedSequence(entropy=seed, spawn_key=_keys(keys))
+    """The ``SeedSequence`` of stream ``keys`` under root ``seed`` (``0 <= seed < 2**128``).
+
+    With int keys only, this is ``SeedSequence(seed, spawn_key=keys)``: the same stream as
+    ``SeedSequence(seed).spawn(n)[k]`` for ``keys == (k,)``. Raises ``ValueError`` for a negative or too large
+    seed or int key and ``TypeError`` for a key that is neither an int nor a string (``bool`` included).
+    """
+    if not _is_int(seed) or not 0 <= int(seed) < _SEED_LIMIT:
+        raise ValueError(f"seed must be an int in [0, 2**128), got {seed!r}")
+    return np.random.SeedSequence(entropy=int(seed), spawn_key=_keys(keys))
 
 
 def derive_seed(seed: int, *keys: int | str) -> int:

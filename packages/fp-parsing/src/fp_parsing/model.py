@@ -19,7 +19,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from fp_metrics import weights_dir
+from fp_core.weights import WeightsNotFoundError, hub_cache_dir, hub_file
 
 __all__ = [
     "CONFIG_FILENAME",
@@ -82,17 +82,6 @@ class FaceParser(nn.Module):
         return self.unet(images)
 
 
-def _hub_cache_dir() -> Path:
-    """The Hugging Face hub cache as the environment names it now (``HF_HUB_CACHE``, else ``HF_HOME/hub``)."""
-    explicit = os.environ.get("HF_HUB_CACHE")
-    if explicit:
-        return Path(explicit).expanduser()
-    home = os.environ.get("HF_HOME") or os.path.join(
-        os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache"), "huggingface"
-    )
-    return Path(home).expanduser() / "hub"
-
-
 def encoder_weight_source(encoder_name: str, encoder_weights: str) -> dict[str, str]:
     """Where smp 0.6 gets ``encoder_weights`` for ``encoder_name``: ``{"repo_id", "revision"}`` on the Hub.
 
@@ -114,10 +103,6 @@ def encoder_weight_source(encoder_name: str, encoder_weights: str) -> dict[str, 
     return {"repo_id": str(entry["repo_id"]), "revision": str(entry["revision"])}
 
 
-def _fp_cache_file(repo_id: str) -> Path:
-    return weights_dir() / repo_id / WEIGHTS_FILENAME
-
-
 def _locate_encoder_weights(encoder_name: str, encoder_weights: str) -> Path:
     """A local ``model.safetensors`` for the encoder, or :class:`EncoderWeightsUnavailable`."""
     explicit = Path(encoder_weights).expanduser()
@@ -135,27 +120,20 @@ def _locate_encoder_weights(encoder_name: str, encoder_weights: str) -> Path:
             f"holding the encoder's state dict, {_NULL_HINT}"
         )
     source = encoder_weight_source(encoder_name, encoder_weights)
-    repo_id, revision = source["repo_id"], source["revision"]
-    from huggingface_hub import try_to_load_from_cache
-
-    cache = _hub_cache_dir()
-    cached = try_to_load_from_cache(repo_id, WEIGHTS_FILENAME, cache_dir=cache, revision=revision)
-    if isinstance(cached, str) and os.path.isfile(cached):
-        return Path(cached)
-    fp_file = _fp_cache_file(repo_id)
-    if fp_file.is_file():
-        return fp_file
-    snapshot = cache / f"models--{repo_id.replace('/', '--')}" / "snapshots" / revision
-    offline = os.environ.get("HF_HUB_OFFLINE", "").strip().lower() in {"1", "true", "yes", "on"}
+    try:
+        return hub_file(
+            source["repo_id"],
+            WEIGHTS_FILENAME,
+            revision=source["revision"],
+            what=f"{encoder_weights!r} weights for encoder {encoder_name!r}",
+        )
+    except WeightsNotFoundError as error:
+        missing = str(error)
+    # raised outside the handler: one short error of fp-parsing's own, nothing chained
     raise EncoderWeightsUnavailable(
-        f"{encoder_weights!r} weights for encoder {encoder_name!r} are not available locally"
-        f"{' (HF_HUB_OFFLINE is set)' if offline else ''} and fp-parsing does not download at run time. "
-        f"They are {WEIGHTS_FILENAME} of the Hugging Face repo {repo_id} at revision {revision}. Either "
-        f"(a) on a connected machine run `hf download {repo_id} --revision {revision}` (or "
-        f"fp_parsing.model.fetch_encoder_weights({encoder_name!r}, {encoder_weights!r})) and copy the hub "
-        f"cache so that {snapshot / WEIGHTS_FILENAME} exists (the cache is $HF_HUB_CACHE, else $HF_HOME/hub); "
-        f"or (b) place the file at {fp_file} ($FP_WEIGHTS_DIR/{repo_id}/{WEIGHTS_FILENAME}); "
-        f"or (c) set encoder_weights to the path of that file; {_NULL_HINT}."
+        f"{missing} Or (c) fetch them with fp_parsing.model.fetch_encoder_weights({encoder_name!r}, "
+        f"{encoder_weights!r}) on a connected machine and copy the hub cache; or (d) set encoder_weights to "
+        f"the path of a local {WEIGHTS_FILENAME}; {_NULL_HINT}."
     )
 
 
@@ -168,9 +146,9 @@ def fetch_encoder_weights(encoder_name: str = "resnet34", encoder_weights: str =
     from huggingface_hub import hf_hub_download
 
     source = encoder_weight_source(encoder_name, encoder_weights)
-    hf_hub_download(source["repo_id"], "config.json", revision=source["revision"], cache_dir=_hub_cache_dir())
+    hf_hub_download(source["repo_id"], "config.json", revision=source["revision"], cache_dir=hub_cache_dir())
     path = hf_hub_download(
-        source["repo_id"], WEIGHTS_FILENAME, revision=source["revision"], cache_dir=_hub_cache_dir()
+        source["repo_id"], WEIGHTS_FILENAME, revision=source["revision"], cache_dir=hub_cache_dir()
     )
     return Path(path)
 
