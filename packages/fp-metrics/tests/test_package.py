@@ -15,7 +15,6 @@ MODULES = [
     "segmentation",
     "soft",
     "verification",
-    "_weights",
 ]
 
 

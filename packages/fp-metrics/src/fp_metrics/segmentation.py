@@ -49,12 +49,11 @@ __all__ = [
     "SegmentationScores",
     "confusion_matrix",
     "dice_from_confusion",
+    "foreground_micro_f1",
     "iou_from_confusion",
     "per_image_confusion",
     "segmentation_scores",
 ]
-# foreground_micro_f1 joins __all__ once fp_metrics/__init__.py re-exports it (the package test requires
-# every name of a module's __all__ to be exported by the package); until then import it from this module.
 
 
 def _valid_mask_and_check(
