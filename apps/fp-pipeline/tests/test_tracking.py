@@ -133,7 +133,7 @@ def test_runs_are_tagged_and_read_their_dataset(store: str, tmp_path: Path) -> N
     assert tags["fp.stage"] == "parsing-train@mpd-2" and tags["fp.paper"] == "parsing"
     assert tags["fp.variant"] == "mpd" and tags["fp.seed"] == "2"
     assert tags["data.version"] == "0123456789abcdef0123456789abcdef.dir"
-    assert "git.commit" in tags and "mlflow.source.git.commit" in tags
+    assert tags["git.commit"] == "unknown" and "mlflow.source.git.commit" not in tags  # not in git
     (dataset_input,) = finished.inputs.dataset_inputs
     assert dataset_input.dataset.name == "data"
     assert dataset_input.dataset.digest == "0123456789abcdef0123456789abcdef.dir"
@@ -208,3 +208,15 @@ def test_resuming_an_unknown_run_starts_a_new_one(store: str) -> None:
         stage_run("parsing-train@single-0", params={}, run_id="0" * 32) as run,
     ):
         assert run.run_id != "0" * 32 and not run.resumed
+
+
+def test_the_commit_fills_the_source_version(store: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    import mlflow
+
+    from fp_pipeline import tracking
+
+    monkeypatch.setattr(tracking, "git_commit", lambda: "abc123-dirty")
+    with stage_run("parsing-report", params={}) as run:
+        run_id = run.run_id
+    tags = mlflow.MlflowClient(tracking_uri=store).get_run(run_id).data.tags
+    assert tags["git.commit"] == "abc123-dirty" and tags["mlflow.source.git.commit"] == "abc123"

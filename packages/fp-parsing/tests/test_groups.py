@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import sys
+from pathlib import Path
+
 import pytest
 import torch
 
+from fp_parsing.data import CelebAMaskHQ
 from fp_parsing.groups import (
     DEFAULT_FAIRNESS_ATTRIBUTES,
     SKIN_TONE,
@@ -193,3 +197,15 @@ def test_groupings_for_an_unknown_attribute_lists_the_valid_names() -> None:
     message = str(caught.value)
     assert "'Beard'" in message and "/data/celebamask" in message
     assert all(name in message for name in NAMES)
+
+
+def test_groupings_for_the_loader_without_a_skin_tone_file(tmp_path: Path) -> None:
+    sys.path.insert(0, str(Path(__file__).resolve().parent))  # the tree writer beside this file
+    from layout_tree import write_tree
+
+    real_like = CelebAMaskHQ(write_tree(tmp_path / "real", with_skin_tone=False), "all")
+    with pytest.warns(GroupingUnavailableWarning, match=str(tmp_path / "real" / "fp_skin_tone.txt")):
+        spec = groupings_for(real_like, ["Male", "Young"], skin_tone=True)
+    assert spec.names == ["Male", "Young"] and spec.num_attributes == 40
+    synthetic_like = CelebAMaskHQ(write_tree(tmp_path / "synth"), "all")
+    assert groupings_for(synthetic_like, ["Male"], skin_tone=True).describe()[SKIN_TONE] == ["light", "dark"]

@@ -291,7 +291,9 @@ def stage_run(
         "data.version": version,
         **extra,
     }
-    commit_tags = {"git.commit": commit, "mlflow.source.git.commit": commit.removesuffix("-dirty")}
+    commit_tags = {"git.commit": commit}
+    if commit != "unknown":  # the UI's source version column; outside git there is none
+        commit_tags["mlflow.source.git.commit"] = commit.removesuffix("-dirty")
     if resumed:
         existing = mlflow.MlflowClient().get_run(run_id).data.tags
         commit_tags = {key: value for key, value in commit_tags.items() if key not in existing}
