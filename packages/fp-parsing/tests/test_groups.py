@@ -2,10 +2,21 @@
 
 from __future__ import annotations
 
+import sys
+from pathlib import Path
+
 import pytest
 import torch
 
-from fp_parsing.groups import DEFAULT_FAIRNESS_ATTRIBUTES, SKIN_TONE, build_groupings, group_ids
+from fp_parsing.data import CelebAMaskHQ
+from fp_parsing.groups import (
+    DEFAULT_FAIRNESS_ATTRIBUTES,
+    SKIN_TONE,
+    GroupingUnavailableWarning,
+    build_groupings,
+    group_ids,
+    groupings_for,
+)
 
 NAMES = ["Bald", "Eyeglasses", "Male", "Pale_Skin", "Wearing_Hat", "Young"]
 
@@ -131,3 +142,70 @@ def test_errors_name_the_problem() -> None:
         group_ids(torch.zeros(2, 6), None, spec)
     with pytest.raises(ValueError, match="skin_tone holds 5; expected ids < 2"):
         group_ids(torch.zeros(2, 6), torch.tensor([0, 5]), spec)
+
+
+# --- groupings_for: the groupings a dataset can give ---------------------------------------------------
+
+
+class _Dataset:
+    """The two attributes ``groupings_for`` reads, plus a root like CelebAMaskHQ's."""
+
+    def __init__(self, tones: list[str] | None, root: str = "/data/celebamask") -> None:
+        self.attribute_names = NAMES
+        self.skin_tone_groups = tones
+        self.root = root
+
+
+def test_groupings_for_a_dataset_with_skin_tones() -> None:
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        spec = groupings_for(_Dataset(["light", "dark"]), ["Male", "Young"], skin_tone=True)
+    assert spec.names == ["Male", "Young", SKIN_TONE]
+    assert spec.describe() == {
+        "Male": ["absent", "present"],
+        "Young": ["absent", "present"],
+        SKIN_TONE: ["light", "dark"],
+    }
+
+
+def test_skin_tone_requested_without_labels_warns_and_is_left_out() -> None:
+    with pytest.warns(GroupingUnavailableWarning) as caught:
+        spec = groupings_for(_Dataset(None), ["Male"], skin_tone=True)
+    message = str(caught[0].message)
+    assert "/data/celebamask" in message and "/data/celebamask/fp_skin_tone.txt" in message
+    assert issubclass(GroupingUnavailableWarning, UserWarning)
+    assert spec.describe() == {"Male": ["absent", "present"]}
+    with pytest.warns(GroupingUnavailableWarning):  # asked for by name in the list: the same
+        assert groupings_for(_Dataset([]), ["Male", SKIN_TONE], skin_tone=False).names == ["Male"]
+
+
+def test_skin_tone_not_requested_is_silent() -> None:
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        spec = groupings_for(_Dataset(["light", "dark"]), ["Eyeglasses"], skin_tone=False)
+    assert spec.describe() == {"Eyeglasses": ["absent", "present"]}
+    assert groupings_for(_Dataset(None), [], skin_tone=False).describe() == {}
+
+
+def test_groupings_for_an_unknown_attribute_lists_the_valid_names() -> None:
+    with pytest.raises(ValueError) as caught:
+        groupings_for(_Dataset(None), ["Male", "Beard"], skin_tone=False)
+    message = str(caught.value)
+    assert "'Beard'" in message and "/data/celebamask" in message
+    assert all(name in message for name in NAMES)
+
+
+def test_groupings_for_the_loader_without_a_skin_tone_file(tmp_path: Path) -> None:
+    sys.path.insert(0, str(Path(__file__).resolve().parent))  # the tree writer beside this file
+    from layout_tree import write_tree
+
+    real_like = CelebAMaskHQ(write_tree(tmp_path / "real", with_skin_tone=False), "all")
+    with pytest.warns(GroupingUnavailableWarning, match=str(tmp_path / "real" / "fp_skin_tone.txt")):
+        spec = groupings_for(real_like, ["Male", "Young"], skin_tone=True)
+    assert spec.names == ["Male", "Young"] and spec.num_attributes == 40
+    synthetic_like = CelebAMaskHQ(write_tree(tmp_path / "synth"), "all")
+    assert groupings_for(synthetic_like, ["Male"], skin_tone=True).describe()[SKIN_TONE] == ["light", "dark"]

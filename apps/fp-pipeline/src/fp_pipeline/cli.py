@@ -1,21 +1,51 @@
 """The ``fp`` command line. Its subcommands are what the dvc.yaml stages call.
 
 Heavy libraries are imported inside the commands so that ``fp --help`` answers at once.
+
+Errors the user fixes (bad params, missing or broken data, missing weights; see :mod:`fp_pipeline.errors`)
+end every command with one line ``fp: error: <message>`` on stderr and exit status 2; ``fp --debug ...`` or
+``FP_DEBUG=1`` shows their traceback instead. Any other exception is a bug and keeps its traceback.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
+from typer.core import TyperGroup
 
 from fp_pipeline.config import DEFAULT_PARAMS_PATH
+from fp_pipeline.errors import debug_requested, is_user_error, one_line
 
-__all__ = ["app", "main"]
+__all__ = ["USER_ERROR_EXIT_CODE", "app", "main", "report_user_error"]
+
+#: exit status of a command stopped by a user error (click's own usage errors use 2 as well)
+USER_ERROR_EXIT_CODE = 2
+_DEBUG_KEY = "fp.debug"
+
+
+def report_user_error(error: BaseException) -> None:
+    """Print ``fp: error: <message>`` (one line) on stderr."""
+    typer.echo(f"fp: error: {one_line(error)}", err=True)
+
+
+class _FpGroup(TyperGroup):
+    """The root command group: a user error from any subcommand is printed as one line, exit status 2."""
+
+    def invoke(self, ctx: typer.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except Exception as error:  # typer's own exit and usage exceptions are not user errors: re-raised
+            if not is_user_error(error) or ctx.meta.get(_DEBUG_KEY) or debug_requested():
+                raise
+            report_user_error(error)
+            raise typer.Exit(USER_ERROR_EXIT_CODE) from error
+
 
 app = typer.Typer(
     name="fp",
+    cls=_FpGroup,
     help="fp: fair and robust face parsing, and the generators and recognisers built on it.",
     no_args_is_help=True,
     add_completion=False,
@@ -35,6 +65,18 @@ ParamsOption = Annotated[Path, typer.Option("--params", help="params.yaml to rea
 ProgressOption = Annotated[bool, typer.Option("--progress/--no-progress", help="Show progress bars.")]
 VariantArgument = Annotated[str, typer.Option("--variant", help="Variant name: a key of parsing.variants.")]
 SeedOption = Annotated[int, typer.Option("--seed", help="Training seed: one of parsing.seeds.")]
+
+
+@app.callback()
+def _root(
+    ctx: typer.Context,
+    debug: Annotated[
+        bool,
+        typer.Option("--debug", help="Show the full traceback of data and config errors (also: FP_DEBUG=1)."),
+    ] = False,
+) -> None:
+    """fp: fair and robust face parsing, and the generators and recognisers built on it."""
+    ctx.meta[_DEBUG_KEY] = debug
 
 
 @data_app.command("synth")
@@ -57,11 +99,13 @@ def data_check(
         Path | None, typer.Option(help="Dataset directory; default: data.root in params.yaml.")
     ] = None,
     params: ParamsOption = DEFAULT_PARAMS_PATH,
+    workers: Annotated[int, typer.Option(help="Processes decoding in parallel (0: this one).")] = 0,
+    progress: ProgressOption = True,
 ) -> None:
-    """Load every split of a CelebAMask-HQ-layout directory and print its size, or say what is wrong."""
+    """Decode every image and part mask of every split, as training reads them; list every problem found."""
     from fp_pipeline.stages.data import check_stage
 
-    check_stage(params_path=params, root=root)
+    check_stage(params_path=params, root=root, num_workers=workers, progress=progress)
 
 
 @parsing_app.command("train")

@@ -1,7 +1,12 @@
 """MLflow wiring: each stage that trains or evaluates is one MLflow run.
 
 Libraries never import mlflow; they take a ``log(metrics, step)`` callback. This module makes that callback
-and records params, tags (git commit, data version, stage), figures and checkpoint references.
+and records params, tags, the input dataset, figures and checkpoint references.
+
+Every run carries the tags ``fp.stage``, ``fp.paper`` (``parsing``, ``fairhuman``, ``qdgs`` or ``shared``),
+``fp.variant``, ``fp.seed``, ``data.version`` and ``git.commit`` (also as ``mlflow.source.git.commit``), so
+runs can be filtered and grouped by them in the MLflow UI. The experiment is tagged
+``mlflow.experimentKind: custom_model_development`` so MLflow 3 opens it on the training runs.
 """
 
 from __future__ import annotations
@@ -12,6 +17,7 @@ import os
 import re
 import subprocess
 import tempfile
+import warnings
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
@@ -27,10 +33,16 @@ if TYPE_CHECKING:
 __all__ = [
     "DEFAULT_EXPERIMENT",
     "DEFAULT_TRACKING_URI",
+    "EXPERIMENT_KIND",
+    "EXPERIMENT_KIND_TAG",
+    "PAPER_OF_PREFIX",
     "StageRun",
     "data_version",
+    "dataset_context",
+    "dataset_version",
     "file_digest",
     "git_commit",
+    "paper_of",
     "save_figure",
     "stage_run",
     "tracking_uri",
@@ -38,7 +50,23 @@ __all__ = [
 
 DEFAULT_TRACKING_URI = "sqlite:///mlflow.db"
 DEFAULT_EXPERIMENT = "fp"
+#: MLflow 3 opens an experiment in the view its kind names; training runs belong in this one
+EXPERIMENT_KIND_TAG = "mlflow.experimentKind"
+EXPERIMENT_KIND = "custom_model_development"
+#: stage-name prefix -> paper tag (``fp.paper``); a stage with no listed prefix is ``shared``
+PAPER_OF_PREFIX: dict[str, str] = {
+    "parsing": "parsing",
+    "gan": "parsing",
+    "controlnet": "parsing",
+    "diffusion": "parsing",
+    "fairhuman": "fairhuman",
+    "qdgs": "qdgs",
+    "clip": "qdgs",
+    "recognition": "qdgs",
+}
 _METRIC_NAME = re.compile(r"[^0-9A-Za-z_\-. /]")
+_CONTEXT_OF_ACTION = {"train": "training", "eval": "evaluation", "export": "inference"}
+_UNSET = "none"
 
 
 def tracking_uri() -> str:
@@ -72,6 +100,40 @@ def data_version(dvc_file: Path = Path("data.dvc")) -> str:
         return "unknown"
 
 
+def dataset_version(root: str | os.PathLike[str], lock_file: Path = Path("dvc.lock")) -> str:
+    """The DVC content hash of dataset directory ``root``: from ``<root>.dvc`` when it exists, else from
+    the ``outs`` of ``lock_file`` (a stage output such as ``outputs/synth``); ``untracked`` otherwise."""
+    root = Path(root)
+    dvc_file = root.with_name(f"{root.name}.dvc")
+    if dvc_file.is_file():
+        return data_version(dvc_file)
+    if not lock_file.is_file():
+        return "untracked"
+    try:
+        lock = yaml.safe_load(lock_file.read_text(encoding="utf-8")) or {}
+        wanted = (lock_file.parent / root).resolve() if not root.is_absolute() else root.resolve()
+        for stage in (lock.get("stages") or {}).values():
+            for out in stage.get("outs") or []:
+                if (lock_file.parent / str(out["path"])).resolve() == wanted:
+                    return str(out["md5"])
+    except (yaml.YAMLError, KeyError, TypeError, AttributeError):
+        return "unknown"
+    return "untracked"
+
+
+def paper_of(stage: str) -> str:
+    """The paper a stage belongs to, from its name's prefix (:data:`PAPER_OF_PREFIX`), else ``shared``."""
+    prefix = re.split(r"[-@]", stage, maxsplit=1)[0]
+    return PAPER_OF_PREFIX.get(prefix, "shared")
+
+
+def dataset_context(stage: str) -> str:
+    """The MLflow dataset context of a stage: ``training`` (``*-train``), ``evaluation`` (``*-eval``),
+    ``inference`` (``*-export``), else ``input``."""
+    action = stage.split("@", 1)[0].rsplit("-", 1)[-1]
+    return _CONTEXT_OF_ACTION.get(action, "input")
+
+
 def file_digest(path: Path) -> str:
     """SHA-256 of a file, read in 1 MiB blocks."""
     digest = hashlib.sha256()
@@ -84,9 +146,12 @@ def file_digest(path: Path) -> str:
 class StageRun:
     """Handle on one active MLflow run; calling it logs metrics at a step (the libraries' ``log`` callback)."""
 
-    def __init__(self, mlflow_module: Any, run_id: str) -> None:
+    def __init__(self, mlflow_module: Any, run_id: str, *, resumed: bool = False) -> None:
         self._mlflow = mlflow_module
+        #: the MLflow run id; store it (e.g. in a training checkpoint) to continue this run later
         self.run_id = run_id
+        #: whether this run was continued from an earlier process (``stage_run(..., run_id=...)``)
+        self.resumed = resumed
 
     def __call__(self, metrics: Mapping[str, float], step: int) -> None:
         clean = {
@@ -113,7 +178,64 @@ class StageRun:
             self._mlflow.set_tag(f"ref.{name}.sha256", file_digest(path))
 
     def set_tags(self, tags: Mapping[str, Any]) -> None:
+        """Set run tags (values as strings)."""
         self._mlflow.set_tags({key: str(value) for key, value in tags.items()})
+
+
+def _prepare_experiment(mlflow: Any, experiment: str) -> str:
+    """Create ``experiment`` (artifacts in ./mlartifacts) or tag an existing one with its kind; its id."""
+    found = mlflow.get_experiment_by_name(experiment)
+    if found is None:
+        # Artifacts live beside the store (./mlartifacts), not in a temp dir.
+        return mlflow.create_experiment(
+            experiment,
+            artifact_location=Path("mlartifacts").resolve().as_uri(),
+            tags={EXPERIMENT_KIND_TAG: EXPERIMENT_KIND},
+        )
+    if EXPERIMENT_KIND_TAG not in (found.tags or {}):
+        mlflow.MlflowClient().set_experiment_tag(found.experiment_id, EXPERIMENT_KIND_TAG, EXPERIMENT_KIND)
+    return found.experiment_id
+
+
+def _resumable(mlflow: Any, run_id: str, experiment_id: str) -> bool:
+    """Whether run ``run_id`` exists, is not deleted and belongs to ``experiment_id`` (warns when not)."""
+    from mlflow.exceptions import MlflowException
+
+    try:
+        info = mlflow.MlflowClient().get_run(run_id).info
+    except MlflowException:
+        reason = "is not in the store"
+    else:
+        if info.lifecycle_stage == "deleted":
+            reason = "is deleted"
+        elif info.experiment_id != experiment_id:
+            reason = f"belongs to experiment {info.experiment_id}, not {experiment_id}"
+        else:
+            return True
+    warnings.warn(f"MLflow run {run_id} {reason} ({tracking_uri()}); starting a new run", stacklevel=3)
+    return False
+
+
+def _log_params(mlflow: Any, run_id: str, params: Mapping[str, Any], resumed: bool) -> None:
+    """Log flattened params; a resumed run only gets the keys it lacks (MLflow params are write-once)."""
+    flat = {key: str("null" if value is None else value)[:6000] for key, value in flatten(params).items()}
+    if resumed:
+        logged = mlflow.MlflowClient().get_run(run_id).data.params
+        changed = sorted(key for key, value in flat.items() if key in logged and logged[key] != value)
+        if changed:
+            warnings.warn(f"resumed MLflow run {run_id} keeps its logged values of {changed}", stacklevel=4)
+        flat = {key: value for key, value in flat.items() if key not in logged}
+    if flat:
+        mlflow.log_params(flat)
+
+
+def _log_dataset(mlflow: Any, root: Path, *, name: str, digest: str, context: str) -> None:
+    """Log directory ``root`` as the run's input dataset (``name``, ``digest``) in ``context``."""
+    from mlflow.data.meta_dataset import MetaDataset
+    from mlflow.data.sources import LocalArtifactDatasetSource
+
+    source = LocalArtifactDatasetSource(str(root.resolve()))
+    mlflow.log_input(MetaDataset(source, name=name, digest=digest[:36]), context=context)
 
 
 @contextmanager
@@ -122,30 +244,75 @@ def stage_run(
     *,
     params: Mapping[str, Any],
     tags: Mapping[str, Any] | None = None,
+    paper: str | None = None,
+    variant: str | None = None,
+    seed: int | None = None,
+    dataset: str | os.PathLike[str] | None = None,
+    dataset_name: str | None = None,
+    context: str | None = None,
+    run_id: str | None = None,
     experiment: str = DEFAULT_EXPERIMENT,
 ) -> Iterator[StageRun]:
-    """Open an MLflow run named after ``stage`` with flattened params and provenance tags.
+    """Open an MLflow run named after ``stage`` with flattened params, provenance tags and its dataset.
+
+    Args:
+        stage: the run name and ``fp.stage`` tag, e.g. ``"parsing-train@single-0"``.
+        params: logged flattened (``{"a": {"b": 1}}`` -> ``a.b``).
+        tags: extra tags; ``fp.variant`` / ``fp.seed`` given here count as ``variant`` / ``seed``.
+        paper: the ``fp.paper`` tag; default from the stage name (:func:`paper_of`).
+        variant, seed: the ``fp.variant`` / ``fp.seed`` tags (``none`` when a stage has neither).
+        dataset: the dataset directory the stage reads; logged as the run's input (the UI's Dataset
+            column) with its DVC hash (:func:`dataset_version`) as digest, also the ``data.version`` tag.
+            Without it ``data.version`` is the hash in ``data.dvc``.
+        dataset_name: the dataset's name in MLflow; default the directory's name.
+        context: the dataset's context; default from the stage name (:func:`dataset_context`).
+        run_id: continue this run (e.g. the id a training checkpoint stored) instead of starting one;
+            when it is not in the store a new run starts, with a warning. The first process's params stay.
+        experiment: the MLflow experiment (created, and tagged with its kind, when needed).
 
     The run ends FINISHED when the block completes and FAILED when it raises.
     """
     import mlflow
 
     mlflow.set_tracking_uri(tracking_uri())
-    if mlflow.get_experiment_by_name(experiment) is None:
-        # Artifacts live beside the store (./mlartifacts), not in a temp dir.
-        mlflow.create_experiment(experiment, artifact_location=Path("mlartifacts").resolve().as_uri())
-    mlflow.set_experiment(experiment)
+    experiment_id = _prepare_experiment(mlflow, experiment)
+    mlflow.set_experiment(experiment_id=experiment_id)
+    extra = {key: str(value) for key, value in (tags or {}).items()}
+    variant_tag = str(variant) if variant is not None else extra.pop("fp.variant", _UNSET)
+    seed_tag = str(seed) if seed is not None else extra.pop("fp.seed", _UNSET)
+    version = dataset_version(dataset) if dataset is not None else data_version()
+    commit = git_commit()
+    resumed = run_id is not None and _resumable(mlflow, run_id, experiment_id)
     run_tags = {
         "fp.stage": stage,
-        "git.commit": git_commit(),
-        "data.version": data_version(),
-        **{key: str(value) for key, value in (tags or {}).items()},
+        "fp.paper": paper or paper_of(stage),
+        "fp.variant": variant_tag,
+        "fp.seed": seed_tag,
+        "data.version": version,
+        **extra,
     }
-    with mlflow.start_run(run_name=stage, tags=run_tags) as run:
-        flat = {key: ("null" if value is None else value) for key, value in flatten(params).items()}
-        if flat:
-            mlflow.log_params({key: str(value)[:6000] for key, value in flat.items()})
-        yield StageRun(mlflow, run.info.run_id)
+    commit_tags = {"git.commit": commit}
+    if commit != "unknown":  # the UI's source version column; outside git there is none
+        commit_tags["mlflow.source.git.commit"] = commit.removesuffix("-dirty")
+    if resumed:
+        existing = mlflow.MlflowClient().get_run(run_id).data.tags
+        commit_tags = {key: value for key, value in commit_tags.items() if key not in existing}
+        commit_tags["fp.resumed.git.commit"] = commit
+    started = mlflow.start_run(
+        run_id=run_id if resumed else None, run_name=stage, tags=run_tags | commit_tags
+    )
+    with started as run:
+        _log_params(mlflow, run.info.run_id, params, resumed)
+        if dataset is not None:
+            root = Path(dataset)
+            _log_dataset(
+                mlflow,
+                root,
+                name=dataset_name or root.resolve().name,
+                digest=version,
+                context=context or dataset_context(stage),
+            )
+        yield StageRun(mlflow, run.info.run_id, resumed=resumed)
 
 
 def save_figure(figure: Figure, path: Path, run: StageRun | None = None, artifact_dir: str = "plots") -> Path:

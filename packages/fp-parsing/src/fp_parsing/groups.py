@@ -7,18 +7,26 @@ A *grouping* splits the images of a batch into groups: a binary CelebA attribute
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Protocol
 
 import torch
+
+from fp_parsing.data.layout import SKIN_TONE_FILE
 
 __all__ = [
     "DEFAULT_FAIRNESS_ATTRIBUTES",
     "SKIN_TONE",
     "Grouping",
     "GroupingSpec",
+    "GroupingUnavailableWarning",
+    "GroupedDataset",
     "build_groupings",
     "group_ids",
+    "groupings_for",
 ]
 
 # The paper's high-disparity attributes could not be confirmed from its text; these are the attributes the
@@ -70,6 +78,21 @@ class GroupingSpec:
 
     def __len__(self) -> int:
         return len(self.groupings)
+
+    def describe(self) -> dict[str, list[str]]:
+        """``{grouping name: its group names}`` of the groupings in use, in column order (for run params)."""
+        return {g.name: list(g.group_names) for g in self.groupings}
+
+
+class GroupingUnavailableWarning(UserWarning):
+    """A requested grouping cannot be formed from the dataset (e.g. skin tone without ``fp_skin_tone.txt``)."""
+
+
+class GroupedDataset(Protocol):
+    """What :func:`groupings_for` reads of a dataset (:class:`fp_parsing.data.CelebAMaskHQ` has it)."""
+
+    attribute_names: Sequence[str]
+    skin_tone_groups: Sequence[str] | None
 
 
 def build_groupings(
@@ -149,3 +172,47 @@ def group_ids(attributes: torch.Tensor, skin_tone: torch.Tensor | None, spec: Gr
     if not columns:
         return torch.empty((batch, 0), dtype=torch.long, device=attributes.device)
     return torch.stack(columns, dim=1)
+
+
+def _dataset_root(dataset: Any) -> str:
+    root = getattr(dataset, "root", None)
+    return str(root) if root is not None else f"<{type(dataset).__name__} without a root>"
+
+
+def groupings_for(dataset: GroupedDataset, attributes: Sequence[str], *, skin_tone: bool) -> GroupingSpec:
+    """The groupings of ``dataset`` for the fairness losses and metrics.
+
+    ``attributes`` are names among ``dataset.attribute_names`` (``"skin_tone"`` among them is the same as
+    ``skin_tone=True``). The skin-tone grouping uses ``dataset.skin_tone_groups``; when it was asked for and
+    the dataset has none (the real CelebAMask-HQ has no ``fp_skin_tone.txt``), it is left out with a
+    :class:`GroupingUnavailableWarning` naming the dataset root and the missing file.
+
+    Raises:
+        ValueError: an attribute the dataset does not have (the message lists the valid names).
+    """
+    valid = [str(name) for name in dataset.attribute_names]
+    wanted = [str(name) for name in attributes]
+    unknown = [name for name in wanted if name != SKIN_TONE and name not in valid]
+    if unknown:
+        raise ValueError(
+            f"unknown fairness attribute(s) {unknown} for dataset {_dataset_root(dataset)}; valid names: "
+            f"{', '.join(valid)} (and {SKIN_TONE!r})"
+        )
+    wants_skin_tone = skin_tone or SKIN_TONE in wanted
+    tone_names = list(dataset.skin_tone_groups or [])
+    if wants_skin_tone and not tone_names:
+        root = getattr(dataset, "root", None)
+        missing = Path(root) / SKIN_TONE_FILE if root is not None else Path(SKIN_TONE_FILE)
+        warnings.warn(
+            f"skin-tone grouping requested but dataset {_dataset_root(dataset)} has no skin-tone labels "
+            f"(missing {missing}); training and evaluating without it",
+            GroupingUnavailableWarning,
+            stacklevel=2,
+        )
+        wants_skin_tone = False
+    return build_groupings(
+        valid,
+        [name for name in wanted if name != SKIN_TONE],
+        include_skin_tone=wants_skin_tone,
+        skin_tone_names=tone_names if wants_skin_tone else None,
+    )

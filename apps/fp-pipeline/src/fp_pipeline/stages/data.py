@@ -4,13 +4,22 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 
 from fp_pipeline.config import load_params, section
+from fp_pipeline.errors import FpError
 from fp_pipeline.tracking import stage_run
 
-__all__ = ["check_stage", "synth_stage"]
+if TYPE_CHECKING:
+    from fp_parsing.data import DatasetReport
+
+__all__ = ["DataCheckError", "check_stage", "synth_stage"]
+
+
+class DataCheckError(FpError):
+    """``fp data check`` found problems in the dataset (each is printed before this is raised)."""
 
 
 def synth_stage(*, params_path: Path, out_dir: Path, progress: bool = True) -> dict:
@@ -30,21 +39,32 @@ def synth_stage(*, params_path: Path, out_dir: Path, progress: bool = True) -> d
     return manifest
 
 
-def check_stage(*, params_path: Path, root: Path | None = None) -> dict[str, int]:
-    """Load every split of a CelebAMask-HQ-layout directory; print the sizes or raise a clear error."""
-    from fp_parsing.data import CelebAMaskHQ
+def check_stage(
+    *, params_path: Path, root: Path | None = None, num_workers: int = 0, progress: bool = True
+) -> DatasetReport:
+    """Decode every item of every split of a CelebAMask-HQ-layout directory, as training reads them.
+
+    Prints the images per split and every problem found; raises :class:`DataCheckError` (one line, exit
+    status 2 from ``fp``) when there is any.
+    """
+    from fp_parsing.data import check_dataset
 
     params = load_params(params_path)
     root = root or Path(section(params, "data.root", source=str(params_path)))
-    order = section(params, "data.label_order", source=str(params_path))
-    sizes: dict[str, int] = {}
-    for split in ("train", "val", "test"):
-        dataset = CelebAMaskHQ(root, split=split, label_order=order)
-        sizes[split] = len(dataset)
-        if len(dataset):
-            dataset[0]  # decode one item so a broken layout fails here, not mid-training
-    typer.echo(f"{root}: " + ", ".join(f"{split} {size}" for split, size in sizes.items()))
-    return sizes
+    report = check_dataset(
+        root,
+        image_size=section(params, "data.image_size", source=str(params_path)),
+        label_order=section(params, "data.label_order", source=str(params_path)),
+        splits=("train", "val", "test"),
+        progress=progress,
+        num_workers=num_workers,
+    )
+    typer.echo(f"{root}:")
+    for line in report.lines():
+        typer.echo(f"  {line}")
+    if not report.ok:
+        raise DataCheckError(f"{len(report.problems)} problem(s) in {root} (listed above)")
+    return report
 
 
 def _numeric_leaves(tree: object, prefix: str) -> dict[str, float]:

@@ -4,6 +4,7 @@ Layout, file origins, label orders and split sizes are described in docs/data.md
 """
 
 from fp_parsing.data.celebamask import SPLITS, CelebAMaskHQ, flip_decision
+from fp_parsing.data.check import DatasetReport, SplitCount, check_dataset
 from fp_parsing.data.files import (
     ATTRIBUTE_NAMES,
     SPLIT_IDS,
@@ -38,6 +39,7 @@ from fp_parsing.data.layout import (
     part_mask_path,
 )
 from fp_parsing.data.masks import find_part_masks, read_part_mask, write_part_masks
+from fp_parsing.data.problems import DatasetProblem
 
 __all__ = [
     "ATTRIBUTE_FILE",
@@ -56,7 +58,11 @@ __all__ = [
     "AttributeTable",
     "CelebAMaskHQ",
     "DataFormatError",
+    "DatasetProblem",
+    "DatasetReport",
     "SkinToneTable",
+    "SplitCount",
+    "check_dataset",
     "find_part_masks",
     "flip_decision",
     "flip_label_map",

@@ -38,6 +38,7 @@ from fp_parsing.data.layout import (
     part_mask_path,
 )
 from fp_parsing.data.masks import find_part_masks, read_part_mask
+from fp_parsing.data.problems import DatasetProblem
 
 __all__ = ["SPLITS", "CelebAMaskHQ", "flip_decision"]
 
@@ -55,7 +56,7 @@ def _read_image(path: Path) -> np.ndarray:
         with Image.open(path) as image:
             return np.asarray(image.convert("RGB"))
     except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as error:
-        raise DataFormatError(f"{path}: image does not decode ({error})") from error
+        raise DataFormatError(f"{path}: image does not decode ({error})", path=path) from error
 
 
 def _resize_labels(label_map: np.ndarray, size: tuple[int, int]) -> np.ndarray:
@@ -85,6 +86,10 @@ class CelebAMaskHQ(Dataset[dict[str, torch.Tensor]]):
         hflip: flip each item horizontally with probability 0.5, decided by
             :func:`flip_decision` ``(seed, epoch, index)``; left/right part labels swap.
         seed: the flip seed (a non-negative integer).
+        problems: for checking a dataset (:func:`fp_parsing.data.check_dataset`): when given, a missing
+            listed image, a missing mask folder or a badly named mask file is appended to this list and its
+            images are left out of the split (their indices in :attr:`excluded`) instead of raising.
+            Errors of the text files still raise.
 
     Items are dicts of tensors: ``image`` float32 ``[3, H, W]`` in [0, 1], ``mask`` int64 ``[H, W]``,
     ``attributes`` int64 ``[A]`` of 0/1 in file order, ``skin_tone`` (group id, -1 unknown), ``identity``
@@ -102,6 +107,8 @@ class CelebAMaskHQ(Dataset[dict[str, torch.Tensor]]):
         label_order: str = "zllrunning",
         hflip: bool = False,
         seed: int = 0,
+        *,
+        problems: list[DatasetProblem] | None = None,
     ) -> None:
         if split not in SPLITS:
             raise ValueError(f"unknown split {split!r}; expected one of: {', '.join(SPLITS)}")
@@ -137,8 +144,12 @@ class CelebAMaskHQ(Dataset[dict[str, torch.Tensor]]):
         self.attribute_names: list[str] = list(table.names)
         mapping = read_mapping_file(self.root / MAPPING_FILE)
         self.indices: list[int] = self._split_indices(table, mapping)
-        self._check_images_exist(table)
-        self._parts_of = find_part_masks(self.root / MASK_DIR, self.indices)
+        listed = list(self.indices)
+        self._check_images_exist(table, problems)
+        self._parts_of = find_part_masks(self.root / MASK_DIR, self.indices, problems=problems)
+        self.indices = [index for index in self.indices if index in self._parts_of]
+        #: images of the split left out because of a problem (only with a ``problems`` list), sorted
+        self.excluded: tuple[int, ...] = tuple(sorted(set(listed) - set(self.indices)))
 
         rows = np.asarray([table.row_of[index] for index in self.indices], dtype=np.int64)
         #: attributes of this split's images, int64 ``[N, A]`` (0/1), row ``k`` for item ``k``
@@ -186,10 +197,17 @@ class CelebAMaskHQ(Dataset[dict[str, torch.Tensor]]):
                 members.append(index)
         return members
 
-    def _check_images_exist(self, table: AttributeTable) -> None:
+    def _check_images_exist(self, table: AttributeTable, problems: list[DatasetProblem] | None) -> None:
         present = set(os.listdir(self.root / IMAGE_DIR))
         missing = [index for index in self.indices if f"{index}.jpg" not in present]
-        if missing:
+        if missing and problems is not None:
+            for index in missing:
+                where = f"listed in {self.root / ATTRIBUTE_FILE}, line {table.line_of[index]}"
+                problems.append(
+                    DatasetProblem(image_path(self.root, index), f"listed image missing ({where})")
+                )
+            self.indices = [index for index in self.indices if f"{index}.jpg" in present]
+        elif missing:
             first = missing[0]
             raise FileNotFoundError(
                 f"listed image missing: {image_path(self.root, first)} (listed in {self.root / ATTRIBUTE_FILE}, "
@@ -210,6 +228,11 @@ class CelebAMaskHQ(Dataset[dict[str, torch.Tensor]]):
     def __len__(self) -> int:
         return len(self.indices)
 
+    def part_mask_files(self, k: int) -> list[Path]:
+        """The part-mask files item ``k`` is merged from, in part order (empty when it has none)."""
+        index = self.indices[k]
+        return [part_mask_path(self.root / MASK_DIR, index, part) for part in self._parts_of[index]]
+
     def _label_map(self, index: int, image_file: Path, image_hw: tuple[int, int]) -> np.ndarray:
         """Image ``index``'s part masks merged into a uint8 label map at the masks' own size ``[h, w]``."""
         masks: dict[str, np.ndarray] = {}
@@ -222,7 +245,8 @@ class CelebAMaskHQ(Dataset[dict[str, torch.Tensor]]):
             elif mask.shape != (h, w):
                 raise DataFormatError(
                     f"{path}: mask is {mask.shape[1]}x{mask.shape[0]} but {first} is {w}x{h}; "
-                    "all part masks of an image must have one size"
+                    "all part masks of an image must have one size",
+                    path=path,
                 )
             masks[part] = mask
         if first is None:
@@ -232,7 +256,8 @@ class CelebAMaskHQ(Dataset[dict[str, torch.Tensor]]):
             raise DataFormatError(
                 f"{first}: mask is {w}x{h} but image {image_file} is {width}x{height}; part masks must have "
                 "the image's size, or be square for a square image (like the release's 512x512 masks for "
-                "1024x1024 images)"
+                "1024x1024 images)",
+                path=first,
             )
         return merge_part_masks(masks, self.label_order)
 

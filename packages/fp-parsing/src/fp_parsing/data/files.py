@@ -46,7 +46,14 @@ _GROUP_ENTRY = re.compile(r"^(\d+)=(\S+)$")
 
 
 class DataFormatError(ValueError):
-    """A dataset file that exists but does not hold what the layout expects."""
+    """A dataset file that exists but does not hold what the layout expects.
+
+    ``path`` is the file at fault when the raiser knows it (the message names it in any case).
+    """
+
+    def __init__(self, message: str, *, path: str | os.PathLike[str] | None = None) -> None:
+        super().__init__(message)
+        self.path: Path | None = Path(path) if path is not None else None
 
 
 def _lines(path: Path) -> Iterator[tuple[int, list[str]]]:

@@ -14,43 +14,65 @@ from PIL import Image
 from fp_parsing.data.files import DataFormatError
 from fp_parsing.data.labels import PART_NAMES, check_label_order, label_map_to_part_masks
 from fp_parsing.data.layout import MASKS_PER_FOLDER, mask_folder, part_mask_path
+from fp_parsing.data.problems import DatasetProblem
 
 __all__ = ["find_part_masks", "read_part_mask", "write_part_masks"]
 
 _MASK_NAME = re.compile(r"^(\d+)_(\w+)\.png$")
 
 
-def find_part_masks(anno_root: str | os.PathLike[str], indices: Iterable[int]) -> dict[int, tuple[str, ...]]:
+def find_part_masks(
+    anno_root: str | os.PathLike[str],
+    indices: Iterable[int],
+    *,
+    problems: list[DatasetProblem] | None = None,
+) -> dict[int, tuple[str, ...]]:
     """``{index: parts with a mask file}`` for ``indices``, listing each needed folder once.
 
     Raises ``FileNotFoundError`` for a missing folder and :class:`DataFormatError` for a mask file with an
-    unknown part name, a non-canonical name or in the wrong folder.
+    unknown part name, a non-canonical name or in the wrong folder. With a ``problems`` list, each of these
+    is appended to it instead: a bad file is skipped and the images of a missing folder are left out of the
+    result.
     """
     anno_root = Path(anno_root)
     wanted = set(indices)
     found: dict[int, list[str]] = {index: [] for index in wanted}
+
+    def fail(error: Exception, path: Path) -> None:
+        if problems is None:
+            raise error
+        problems.append(DatasetProblem(path, str(error).removeprefix(f"{path}: ")))
+
     for folder_id in sorted({index // MASKS_PER_FOLDER for index in wanted}):
         folder = anno_root / str(folder_id)
         if not folder.is_dir():
-            first = min(index for index in wanted if index // MASKS_PER_FOLDER == folder_id)
-            raise FileNotFoundError(
-                f"missing mask folder {folder} (holds the part masks of image {first}.jpg)"
+            members = [index for index in wanted if index // MASKS_PER_FOLDER == folder_id]
+            for index in members:
+                del found[index]
+            first, last = folder_id * MASKS_PER_FOLDER, (folder_id + 1) * MASKS_PER_FOLDER - 1
+            fail(
+                FileNotFoundError(
+                    f"missing mask folder {folder} (holds the part masks of images {first}.jpg to {last}.jpg)"
+                ),
+                folder,
             )
+            continue
         with os.scandir(folder) as entries:
             for entry in entries:
                 match = _MASK_NAME.match(entry.name)
                 if match is None:
                     continue
                 index, part = int(match.group(1)), match.group(2)
+                path = Path(entry.path)
                 if part not in PART_NAMES:
-                    raise DataFormatError(
-                        f"{entry.path}: unknown part {part!r}; expected one of {', '.join(PART_NAMES)}"
-                    )
+                    message = f"{path}: unknown part {part!r}; expected one of {', '.join(PART_NAMES)}"
+                    fail(DataFormatError(message, path=path), path)
+                    continue
                 if entry.name != f"{index:05d}_{part}.png" or index // MASKS_PER_FOLDER != folder_id:
                     expected = part_mask_path(anno_root, index, part)
-                    raise DataFormatError(
-                        f"{entry.path}: misnamed or misplaced mask; expected it at {expected}"
-                    )
+                    message = f"{path}: misnamed or misplaced mask; expected it at {expected}"
+                    fail(DataFormatError(message, path=path), path)
+                    continue
                 if index in found:
                     found[index].append(part)
     return {index: tuple(sorted(parts, key=PART_NAMES.index)) for index, parts in found.items()}
@@ -67,7 +89,9 @@ def read_part_mask(path: str | os.PathLike[str]) -> np.ndarray:
         with Image.open(path) as image:
             gray = np.asarray(image.convert("L"))
     except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as error:
-        raise DataFormatError(f"{path}: part mask does not decode as an image ({error})") from error
+        raise DataFormatError(
+            f"{path}: part mask does not decode as an image ({error})", path=path
+        ) from error
     return gray > 0
 
 
