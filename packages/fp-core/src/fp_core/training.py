@@ -112,7 +112,9 @@ class HarnessConfig:
 
     def __post_init__(self) -> None:
         if self.mixed_precision not in MIXED_PRECISION:
-            raise ValueError(f"mixed_precision must be one of {MIXED_PRECISION}, got {self.mixed_precision!r}")
+            raise ValueError(
+                f"mixed_precision must be one of {MIXED_PRECISION}, got {self.mixed_precision!r}"
+            )
         if self.checkpoint_every < 0:
             raise ValueError(f"checkpoint_every must be >= 0, got {self.checkpoint_every}")
         if self.keep < 1:
@@ -489,7 +491,9 @@ class TrainingHarness:
 
     def log(self, metrics: Mapping[str, float], step: int | None = None) -> None:
         """Log ``metrics`` at ``step`` (default: the current global step), main process only."""
-        self._emit({k: float(v) for k, v in metrics.items()}, self.state.global_step if step is None else step)
+        self._emit(
+            {k: float(v) for k, v in metrics.items()}, self.state.global_step if step is None else step
+        )
 
     def _emit(self, metrics: Mapping[str, float], step: int) -> None:
         if self._log is not None and self.is_main_process and metrics:

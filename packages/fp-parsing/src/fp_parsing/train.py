@@ -30,7 +30,7 @@ from torch.utils.data import DataLoader, Dataset, Sampler
 from fp_core.atomic import atomic_output_dir, write_json
 from fp_core.logging import LogFn
 from fp_core.seeds import derive_seed, torch_generator
-from fp_parsing.groups import build_groupings, group_ids
+from fp_parsing.groups import GroupingSpec, group_ids, groupings_for
 from fp_parsing.losses import ParsingObjectives
 from fp_parsing.model import build_parser, load_parser, save_parser
 from fp_parsing.perturbations import PERTURBATIONS
@@ -248,11 +248,6 @@ class EpochPermutationSampler(Sampler[int]):
         return self.num_items
 
 
-def _skin_tone_group_count(dataset: Any) -> int:
-    names = getattr(dataset, "skin_tone_groups", None)
-    return len(names) if names else 0
-
-
 def _describe_batch(dataset: Any) -> Any:
     """``batch -> image files`` for error messages (the CelebA-HQ image of each ``index``)."""
     root = getattr(dataset, "root", None)
@@ -266,14 +261,8 @@ def _describe_batch(dataset: Any) -> Any:
     return describe
 
 
-def _objectives(config: TrainConfig, train_set: Any) -> tuple[ParsingObjectives, Any]:
-    groupings = build_groupings(
-        list(train_set.attribute_names),
-        list(config.fairness.attributes),
-        include_skin_tone=config.fairness.skin_tone and _skin_tone_group_count(train_set) > 0,
-        num_skin_tone_groups=_skin_tone_group_count(train_set),
-    )
-    objectives = ParsingObjectives(
+def _objectives(config: TrainConfig, groupings: GroupingSpec) -> ParsingObjectives:
+    return ParsingObjectives(
         num_classes=config.num_classes,
         robustness_mode=config.robustness.mode,
         noise_std=config.robustness.noise_std,
@@ -283,7 +272,6 @@ def _objectives(config: TrainConfig, train_set: Any) -> tuple[ParsingObjectives,
         fairness=config.fairness.kind,
         num_groups=groupings.num_groups,
     )
-    return objectives, groupings
 
 
 def _weights_table(
@@ -335,6 +323,7 @@ def train_parser(
     log: LogFn | None = None,
     progress: bool = True,
     tracking_id: str | None = None,
+    groupings: GroupingSpec | None = None,
 ) -> TrainResult:
     """Train one parser and write it to ``model_dir`` (``model.safetensors``, config, history, schedule).
 
@@ -349,6 +338,8 @@ def train_parser(
             main process only.
         progress: show progress bars.
         tracking_id: the tracking run id to store in the checkpoints (a resumed run keeps its own).
+        groupings: the fairness groupings (default :func:`fp_parsing.groups.groupings_for` of ``train_set``
+            with ``config.fairness``, which warns when skin tone is asked for and the dataset has none).
     """
     from fp_core.training import HarnessConfig, TrainingHarness
 
@@ -408,7 +399,9 @@ def train_parser(
     steps_per_epoch = (
         len(loader) if config.max_steps_per_epoch <= 0 else min(len(loader), config.max_steps_per_epoch)
     )
-    objectives, groupings = _objectives(config, train_set)
+    if groupings is None:
+        groupings = groupings_for(train_set, config.fairness.attributes, skin_tone=config.fairness.skin_tone)
+    objectives = _objectives(config, groupings)
     params = [p for p in model.parameters() if p.requires_grad] + extra_params
 
     for epoch in harness.epochs(config.epochs):

@@ -50,7 +50,9 @@ def eval_stage(*, params_path: Path, variant: str, seed: int, progress: bool = T
     with stage_run(
         f"parsing-eval@{variant}-{seed}",
         params={"eval": settings},
-        tags={"fp.variant": variant, "fp.seed": seed},
+        variant=variant,
+        seed=seed,
+        dataset=Path(section(params, "data.root")),
     ) as run:
         evaluation = evaluate_parser(model, test_set, progress=progress, **settings)
         metrics = evaluation.to_metrics()
@@ -108,7 +110,9 @@ def export_stage(*, params_path: Path, variant: str, seed: int, progress: bool =
     with stage_run(
         f"parsing-export@{variant}-{seed}",
         params={"export": settings},
-        tags={"fp.variant": variant, "fp.seed": seed},
+        variant=variant,
+        seed=seed,
+        dataset=Path(section(params, "data.root")),
     ) as run:
         manifest = export_predictions(
             model,

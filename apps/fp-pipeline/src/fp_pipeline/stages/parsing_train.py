@@ -19,6 +19,8 @@ def train_stage(
 ) -> Path:
     """Train one variant with one seed (resuming from its last checkpoint); returns the model directory."""
     from fp_core.atomic import write_text
+    from fp_core.training import stored_tracking_id
+    from fp_parsing.groups import groupings_for
     from fp_parsing.plots import plot_schedules
     from fp_parsing.schedules import schedule_csv
     from fp_parsing.train import TrainConfig, train_parser
@@ -31,12 +33,30 @@ def train_stage(
     train_dir = model_dir.parent / "train"
     checkpoints = checkpoint_dir(variant, seed)
     train_set = dataset(params, "train", hflip=bool(section(params, "data.hflip")), seed=config.seed)
-    run_params = {"data": section(params, "data"), "variant": variant, "train": config.to_dict()}
+    groupings = groupings_for(train_set, config.fairness.attributes, skin_tone=config.fairness.skin_tone)
+    run_params = {
+        "data": section(params, "data"),
+        "variant": variant,
+        "train": config.to_dict(),
+        "groupings": groupings.describe(),  # what the fairness loss actually used
+    }
     with stage_run(
-        f"parsing-train@{variant}-{seed}", params=run_params, tags={"fp.variant": variant, "fp.seed": seed}
+        f"parsing-train@{variant}-{seed}",
+        params=run_params,
+        variant=variant,
+        seed=seed,
+        dataset=Path(section(params, "data.root")),
+        run_id=stored_tracking_id(checkpoints),  # a resumed training continues its MLflow run
     ) as run:
         result = train_parser(
-            config, train_set, model_dir, checkpoint_dir=checkpoints, log=run, progress=progress
+            config,
+            train_set,
+            model_dir,
+            checkpoint_dir=checkpoints,
+            log=run,
+            progress=progress,
+            tracking_id=run.run_id,
+            groupings=groupings,
         )
         table = result.weights_table
         write_text(train_dir / "schedule.csv", schedule_csv(table))
