@@ -3,7 +3,7 @@
 The slow test starts two gloo processes (torch.multiprocessing spawn) that each hold half of a batch, and
 checks that MPD's weights and the DDP-averaged ``.grad`` equal the single-process values on the whole batch,
 with and without a differentiable collective in the loss (the fast path then falls back to naive), and that
-the former mean-of-Gramians rule does not. Run it with
+the former mean-of-Gramians rule does not; loss weightings (SI, UW) also match the whole batch. Run it with
 ``uv run pytest -m slow packages/fp-gradagg/tests/test_distributed.py``. The fast test checks the same
 identity in one process.
 """
@@ -18,7 +18,7 @@ import textwrap
 import pytest
 import torch
 
-from fp_gradagg import MPD, backward
+from fp_gradagg import MPD, ScaleInvariant, UncertaintyWeighting, backward
 from fp_gradagg.gradients import gramian_from_gradients, objective_gradients, stack_losses
 
 WORLD = 2
@@ -70,7 +70,7 @@ WORKER = SETUP + textwrap.dedent(
     import torch.distributed as dist
     from torch.distributed.nn.functional import all_reduce
 
-    from fp_gradagg import MPD, FastPathFallbackWarning, backward
+    from fp_gradagg import MPD, FastPathFallbackWarning, ScaleInvariant, UncertaintyWeighting, backward
 
     def run(rank, world, port, out_dir):
         os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port))
@@ -80,21 +80,26 @@ WORKER = SETUP + textwrap.dedent(
             model = nn.parallel.DistributedDataParallel(make_model())
             inputs, targets = (shard(t, rank, world) for t in make_data())
             record = {}
-            for name, center, mode in [
-                ("global", None, "global"),
-                ("gramian_mean", None, "gramian_mean"),
-                ("collective", lambda s: all_reduce(s), "global"),
+            uw = UncertaintyWeighting(3).double()
+            for name, center, mode, method in [
+                ("global", None, "global", MPD()),
+                ("gramian_mean", None, "gramian_mean", MPD()),
+                ("collective", lambda s: all_reduce(s), "global", MPD()),
+                ("si", None, "global", ScaleInvariant()),
+                ("uw", None, "global", uw),
             ]:
                 model.zero_grad(set_to_none=True)
                 losses = make_losses(model(inputs), targets, center)
+                params = [*model.parameters(), *([uw.log_variances] if method is uw else [])]
                 with warnings.catch_warnings(record=True) as caught:
                     warnings.simplefilter("always")
-                    result = backward(losses, model.parameters(), MPD(), path="fast", distributed=mode)
+                    result = backward(losses, params, method, path="fast", distributed=mode)
                 record[name] = {
                     "weights": result.weights,
                     "grad": torch.cat([p.grad.flatten() for p in model.parameters()]),
                     "path": result.path,
                     "fell_back": any(issubclass(w.category, FastPathFallbackWarning) for w in caught),
+                    "uw_grad": None if method is not uw else uw.log_variances.grad.clone(),
                 }
             torch.save(record, os.path.join(out_dir, f"rank{rank}.pt"))
         finally:
@@ -109,12 +114,13 @@ def _helpers() -> dict:
     return namespace
 
 
-def _whole_batch_reference(center: bool) -> tuple[torch.Tensor, torch.Tensor]:
+def _whole_batch_reference(center: bool, method=None, extra=()) -> tuple[torch.Tensor, torch.Tensor]:
     helpers = _helpers()
     model = helpers["make_model"]()
     inputs, targets = helpers["make_data"]()
     losses = helpers["make_losses"](model(inputs), targets, (lambda s: s) if center else None)
-    result = backward(losses, model.parameters(), MPD(), path="naive")
+    params = [*model.parameters(), *extra]
+    result = backward(losses, params, MPD() if method is None else method, path="naive")
     return result.weights, torch.cat([p.grad.flatten() for p in model.parameters()])
 
 
@@ -153,6 +159,16 @@ def test_two_ranks_equal_the_whole_batch_and_the_gramian_mean_does_not(tmp_path,
         torch.testing.assert_close(rank["collective"]["weights"], weights, **TOL)
         torch.testing.assert_close(rank["collective"]["grad"], grad, **TOL)
         assert rank["collective"]["path"] == "naive" and rank["collective"]["fell_back"]
+
+    # Loss weightings: weights from the rank-averaged losses (SI: 1 / l̄), UW's own gradient averaged.
+    weights, grad = _whole_batch_reference(center=False, method=ScaleInvariant())
+    uw = UncertaintyWeighting(3).double()
+    _, uw_grad = _whole_batch_reference(center=False, method=uw, extra=[uw.log_variances])
+    for rank in ranks:
+        torch.testing.assert_close(rank["si"]["weights"], weights, **TOL)
+        torch.testing.assert_close(rank["si"]["grad"], grad, **TOL)
+        torch.testing.assert_close(rank["uw"]["grad"], uw_grad, **TOL)
+        torch.testing.assert_close(rank["uw"]["uw_grad"], uw.log_variances.grad, **TOL)
 
 
 def test_averaged_per_rank_gradients_give_the_whole_batch_gramian_and_mean_gramians_do_not():

@@ -317,8 +317,14 @@ def backward(
     if isinstance(method, LossWeighting):
         own = [p for p in method.parameters() if p.requires_grad]
         combination = method.combine(stacked / scale, values=values)
-        inputs = trainable + [p for p in own if all(p is not q for q in trainable)]
-        torch.autograd.backward(combination.loss * scale, inputs=inputs, retain_graph=retain_graph)
+        extra_inputs = [p for p in own if all(p is not q for q in trainable)]
+        torch.autograd.backward(
+            combination.loss * scale, inputs=trainable + extra_inputs, retain_graph=retain_graph
+        )
+        if distributed == "global" and ranks > 1:  # e.g. UW's log-variances, which DDP does not know about
+            for p in own:
+                if p.grad is not None:
+                    p.grad.copy_(average_values(p.grad, group))
         return result(combination.weights, residual=0.0, extra=dict(combination.extra))
     if not isinstance(method, GramianWeighting):
         raise ValueError(f"method must be a GramianWeighting or a LossWeighting, got {type(method).__name__}")
