@@ -10,6 +10,8 @@ then up to ``every - 1`` steps stale; ``every=1`` is the exact method.
 
 from __future__ import annotations
 
+from typing import Any
+
 import torch
 
 from fp_gradagg.base import GramianWeighting, Solution
@@ -47,6 +49,36 @@ class Amortised(GramianWeighting):
         """Solve with the wrapped method and remember the solution."""
         self.last = self.method.solve(gramian)
         return self.last
+
+    def state_dict(self) -> dict[str, Any]:
+        """Calls counted, the last solution (CPU tensors) and the wrapped method's state."""
+        last = None
+        if self.last is not None:
+            last = {
+                "weights": self.last.weights.detach().to("cpu").clone(),
+                "residual": self.last.residual,
+                "dropped": list(self.last.dropped),
+                "ridge": self.last.ridge,
+                "iterations": self.last.iterations,
+            }
+        return {"calls": self.calls, "last": last, "method": self.method.state_dict()}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Restore :meth:`state_dict`: a resumed run refreshes on the same calls as the straight run."""
+        self.calls = int(state["calls"])
+        last = state["last"]
+        self.last = (
+            None
+            if last is None
+            else Solution(
+                weights=torch.as_tensor(last["weights"]).clone(),
+                residual=float(last["residual"]),
+                dropped=tuple(int(i) for i in last["dropped"]),
+                ridge=float(last["ridge"]),
+                iterations=int(last["iterations"]),
+            )
+        )
+        self.method.load_state_dict(state.get("method", {}))
 
     def __repr__(self) -> str:
         return f"Amortised({self.method!r}, every={self.every})"

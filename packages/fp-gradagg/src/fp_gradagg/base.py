@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
+from typing import Any
 
 import torch
 
@@ -64,6 +65,15 @@ class GramianWeighting(ABC):
         """The weights ``[K]`` for ``gramian`` ``[K, K]``."""
         return self.solve(gramian).weights
 
+    def state_dict(self) -> dict[str, Any]:
+        """The state a resumed run needs (random generators, caches); empty for stateless methods."""
+        return {}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Restore :meth:`state_dict` (stateless methods accept only an empty dict)."""
+        if state:
+            raise ValueError(f"{type(self).__name__} is stateless but got state keys {sorted(state)}")
+
 
 @dataclass(frozen=True)
 class LossCombination:
@@ -78,9 +88,25 @@ class LossWeighting(ABC):
     """Maps the ``K`` losses (with their graph) to one scalar loss; keeps state across steps."""
 
     @abstractmethod
-    def combine(self, losses: torch.Tensor) -> LossCombination:
-        """Combine ``losses`` ``[K]`` (differentiable) into a scalar; the weights are reported detached."""
+    def combine(self, losses: torch.Tensor, values: torch.Tensor | None = None) -> LossCombination:
+        """Combine ``losses`` ``[K]`` (differentiable) into a scalar; the weights are reported detached.
+
+        Args:
+            losses: the ``K`` losses, with their graph.
+            values: the ``[K]`` loss values the weights (and recorded history) are computed from, when they
+                should differ from ``losses.detach()``; :func:`fp_gradagg.backward` passes the mean over
+                ``torch.distributed`` ranks so every rank computes the same weights.
+        """
 
     def parameters(self) -> list[torch.Tensor]:
         """Learnable tensors of the weighting itself (uncertainty weighting's log-variances), else none."""
         return []
+
+    def state_dict(self) -> dict[str, Any]:
+        """The state a resumed run needs (loss history, random generator); empty for stateless methods."""
+        return {}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Restore :meth:`state_dict` (stateless methods accept only an empty dict)."""
+        if state:
+            raise ValueError(f"{type(self).__name__} is stateless but got state keys {sorted(state)}")

@@ -17,6 +17,8 @@ O(K² P) (Jacobian form).
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import torch
 
@@ -30,11 +32,20 @@ class PCGrad(GramianWeighting):
     """Projecting conflicting gradients (module docstring).
 
     Args:
-        seed: seed of the random projection orders (``None``: fresh entropy). Each call draws new orders.
+        seed: seed of the random projection orders (``None``: fresh entropy). Each call draws new orders; give
+            every data-parallel rank the same seed so they agree.
     """
 
     def __init__(self, seed: int | None = None) -> None:
         self.rng = np.random.default_rng(seed)
+
+    def state_dict(self) -> dict[str, Any]:
+        """The random generator's state (a plain dict), to checkpoint."""
+        return {"rng": self.rng.bit_generator.state}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Restore :meth:`state_dict`: the next orders continue the saved sequence."""
+        self.rng.bit_generator.state = state["rng"]
 
     def draw_orders(self, k: int) -> list[np.ndarray]:
         """For each objective ``i``, a random order of the other ``K - 1`` objectives."""
