@@ -66,7 +66,7 @@ def soft_dice(probs: torch.Tensor, target_onehot: torch.Tensor, eps: float = 1e-
 
 
 def _present(target_mass: torch.Tensor, pred_mass: torch.Tensor, min_mass: float | None) -> torch.Tensor:
-    """Classes counted in a mean: target mass > 0, or (only with ``min_mass``) predicted mass > ``min_mass``."""
+    """Classes counted in a mean: target mass > 0, or (with ``min_mass`` only) predicted mass > it."""
     present = target_mass > 0
     if min_mass is not None:
         present = present | (pred_mass.detach() > float(min_mass))
@@ -74,7 +74,7 @@ def _present(target_mass: torch.Tensor, pred_mass: torch.Tensor, min_mass: float
 
 
 def _masses(probs: torch.Tensor, target_onehot: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """Target and (detached) predicted mass per image and class: ``[B, C, ...]`` x2 -> ``([B, C], [B, C])``."""
+    """Target and (detached) predicted mass per image and class: ``[B, C, ...]`` x2 -> ``[B, C]`` x2."""
     dims = tuple(range(2, probs.dim()))
     target_mass = target_onehot.sum(dim=dims) if dims else target_onehot
     pred_mass = probs.detach().sum(dim=dims) if dims else probs.detach()

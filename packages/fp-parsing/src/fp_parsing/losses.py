@@ -21,7 +21,8 @@ counts in a soft mIoU where the TARGET has it (in the image, resp. in the group'
   - ``"output_literal"``: the paper's Algorithm 1 as written, ``p~ = softmax(z + noise_std * e)``.
     Weakness: the noise has a fixed scale while the logits do not, so multiplying the logits by ``k``
     shrinks the noise by ``k`` in effect; a model lowers this loss by inflating its logits without
-    changing a single prediction (tested: x20 on a fixed model takes the loss from about -0.07 to -0.40 while the default mode's stays put).
+    changing a single prediction (tested: x20 on a fixed model, same argmax, takes the loss from -0.11 to
+    -0.55 while the default mode's moves by < 1e-5).
   - ``"input"``: a subset ``S`` of the images is perturbed with
     :func:`fp_parsing.perturbations.random_perturb` and passed through the model once more, with the
     BatchNorm running statistics frozen (:func:`frozen_batchnorm_stats`): the extra forward normalises
@@ -83,13 +84,14 @@ OBJECTIVE_MINIMA: dict[str, float] = {"accuracy": 0.0, "robustness": -1.0, "fair
 """The infimum of each term, for ``log(L - min)`` losses: ``L_acc >= 0`` (0 at a perfect prediction),
 ``L_fair >= 0`` (either kind; 0 when all groups score the same), ``L_rob >= -1``.
 
-With the present-class rule (only classes in the target count) ``-1`` is the true infimum of ``L_rob``: a
-prediction that puts all mass on the true class scores soft mIoU 1 (approached by softmax outputs as the
-margins grow; reached exactly in ``"input"`` and ``"output_literal"`` mode or with ``noise_std = 0`` in the
-limit). In the default ``"output"`` mode with ``noise_std > 0`` the standardised margin is bounded
-(at most ``C / sqrt(C - 1)``, 4.47 for 19 classes), so the attainable value stays a little above -1
-(about -0.966 for a one-hot-shaped prediction, 19 classes, ``noise_std = 1``, ``temperature = 0.25``); ``L - min`` then has a small positive
-floor, which a log-loss tolerates (it never reaches ``log 0``).
+With the present-class rule (only classes in the target count) ``-1`` is the true infimum of ``L_rob``, and
+it is attained: a prediction with all mass on the true classes scores soft mIoU exactly 1 (softmax outputs
+approach it as their margins grow, in ``"input"`` and ``"output_literal"`` mode; before, with every class
+counted, ``L_rob`` could not go below ``-(present classes) / C``). In the default ``"output"`` mode with
+``noise_std > 0`` the standardised margin is bounded (at most ``C / sqrt(C - 1)``, 4.47 for 19 classes), so
+the attainable value stays a little above -1 (about -0.966 for a one-hot-shaped prediction with 19 classes,
+``noise_std = 1``, ``temperature = 0.25``); ``L - min`` then has a small positive floor, which a log-loss
+tolerates (it never reaches ``log 0``).
 """
 
 DICE_EPS = 1e-7  # smp DiceLoss's eps (its smooth is 0)
@@ -140,7 +142,7 @@ class BatchSlice:
     block: int
 
     def check(self, batch: int) -> None:
-        """Raises ``ValueError`` unless ``batch`` images at ``offset`` fit whole blocks of the global batch."""
+        """Raises ``ValueError`` unless ``batch`` images at ``offset`` are whole blocks of the global batch."""
         if self.block < 1 or self.offset < 0 or self.offset + batch > self.global_size:
             raise ValueError(f"{self} does not hold {batch} images at offset {self.offset}")
         if self.offset % self.block or batch % self.block or self.global_size % self.block:
@@ -306,7 +308,8 @@ _FAIRNESS_TERMS: dict[str, Callable[[torch.Tensor], tuple[torch.Tensor, torch.Te
 
 
 def _fairness_from_group_miou(mious: Sequence[torch.Tensor], kind: str, anchor: torch.Tensor) -> torch.Tensor:
-    """Mean of the groupings' terms over those with >= 2 populated groups; 0 (on ``anchor``'s graph) if none."""
+    """Mean of the groupings' terms over those with >= 2 populated groups; 0 (on ``anchor``'s graph) if
+    none."""
     total = anchor.sum() * 0.0
     used = torch.zeros((), device=anchor.device)
     for miou in mious:
