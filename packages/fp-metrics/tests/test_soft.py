@@ -34,7 +34,10 @@ def test_hand_computed_soft_values():
     assert union.tolist() == [[2.0, 0.5]]
     assert soft_iou(probs, target)[0].tolist() == pytest.approx([0.75, 0.0])
     assert soft_dice(probs, target)[0].tolist() == pytest.approx([3.0 / 3.5, 0.0])
-    assert soft_miou(probs, target).tolist() == pytest.approx([0.375])
+    # class 1 is absent from the target: only class 0 counts by default, both with min_mass=0
+    assert soft_miou(probs, target).tolist() == pytest.approx([0.75])
+    assert soft_miou(probs, target, min_mass=0.0).tolist() == pytest.approx([0.375])
+    assert soft_miou(probs, target, min_mass=0.5).tolist() == pytest.approx([0.75])  # mass 0.5 is not > 0.5
 
 
 def test_equals_hard_metrics_on_exact_onehot():
@@ -46,7 +49,11 @@ def test_equals_hard_metrics_on_exact_onehot():
     assert torch.equal(soft_iou(probs, tgt)[present], hard_iou[present])
     assert torch.equal(soft_dice(probs, tgt)[present], hard_dice[present])
     assert (soft_iou(probs, tgt)[~present] == 0).all()
-    torch.testing.assert_close(soft_miou(probs, tgt), torch.nanmean(hard_iou, dim=1))
+    # min_mass=0 counts the classes in target or prediction: the hard mIoU; by default only target classes
+    torch.testing.assert_close(soft_miou(probs, tgt, min_mass=0.0), torch.nanmean(hard_iou, dim=1))
+    in_target = tgt.sum(dim=(2, 3)) > 0
+    expected = torch.where(in_target, torch.nan_to_num(hard_iou), 0).sum(1) / in_target.sum(1)
+    torch.testing.assert_close(soft_miou(probs, tgt), expected)
     assert soft_miou(probs, tgt, present_only=False).tolist() == pytest.approx(
         (torch.nan_to_num(hard_iou).sum(1) / 5).tolist()
     )
@@ -56,10 +63,46 @@ def test_soft_group_miou_equals_hard_group_miou_on_onehot():
     pred, target = _random_case(1, b=6)
     ids = torch.tensor([0, 1, 0, 2, 1, 0])
     cm = per_image_confusion(pred, target, 5)
-    soft = soft_group_miou(_onehot(pred, 5), _onehot(target, 5), ids, num_groups=4)
+    soft = soft_group_miou(_onehot(pred, 5), _onehot(target, 5), ids, num_groups=4, min_mass=0.0)
     hard = group_miou(cm, ids, num_groups=4)
     torch.testing.assert_close(soft[:3], hard[:3])
     assert math.isnan(soft[3]) and math.isnan(hard[3])
+    # default: the mean runs over the classes in the group's targets; a reference with a loop over groups
+    by_target = soft_group_miou(_onehot(pred, 5), _onehot(target, 5), ids, num_groups=4)
+    for g in range(3):
+        p, t = pred[ids == g], target[ids == g]
+        ious = [((p == c) & (t == c)).sum() / ((p == c) | (t == c)).sum() for c in range(5) if (t == c).any()]
+        assert float(by_target[g]) == pytest.approx(float(torch.stack(ious).double().mean()))
+    assert math.isnan(by_target[3])
+
+
+def _few_class_case(logit_scale: float = 10.0) -> tuple[torch.Tensor, torch.Tensor]:
+    """19 classes, each image's target holds 2 of them (background 0 and one more); the prediction is the
+    softmax of ``logit_scale * one_hot(target)``: right everywhere, but every class has some mass."""
+    labels = torch.zeros(3, 8, 8, dtype=torch.long)
+    for b, c in enumerate((4, 9, 17)):
+        labels[b, 2:6, 1 + b : 5 + b] = c
+    target = _onehot(labels, 19)
+    return (logit_scale * target).softmax(dim=1), target
+
+
+def test_near_perfect_softmax_of_an_image_with_few_classes_scores_close_to_one():
+    probs, target = _few_class_case()
+    assert bool((probs > 0).all())  # softmax mass on all 19 classes
+    assert bool((soft_miou(probs, target) > 0.99).all())
+    # the old rule (count a class with any predicted mass) averaged over all 19 classes: about 2/19
+    assert soft_miou(probs, target, min_mass=0.0).tolist() == pytest.approx([2 / 19] * 3, abs=0.01)
+    # a threshold above the stray mass of absent classes (64 px * ~4.5e-5) gives the target rule back
+    torch.testing.assert_close(soft_miou(probs, target, min_mass=1.0), soft_miou(probs, target))
+
+
+def test_near_perfect_groups_with_different_class_sets_score_close_to_one():
+    probs, target = _few_class_case()
+    miou = soft_group_miou(probs, target, torch.tensor([0, 0, 1]))  # group 0: classes {0, 4, 9}; 1: {0, 17}
+    assert bool((miou > 0.99).all())
+    assert float((miou[0] - miou[1]).abs()) < 1e-3
+    exact = soft_group_miou(target, target, torch.tensor([0, 0, 1]))
+    assert exact.tolist() == [1.0, 1.0]
 
 
 def test_soft_metrics_are_differentiable():
@@ -73,13 +116,24 @@ def test_soft_metrics_are_differentiable():
     assert logits.grad is not None and torch.isfinite(logits.grad).all() and logits.grad.abs().sum() > 0
 
 
+def test_gradients_of_a_near_perfect_prediction_are_finite_and_small():
+    probs, target = _few_class_case()
+    logits = (10.0 * target).requires_grad_(True)
+    probs = logits.softmax(dim=1)
+    loss = (1 - soft_miou(probs, target)).mean() + (
+        1 - soft_group_miou(probs, target, torch.tensor([0, 1, 1]))
+    ).mean()
+    (grad,) = torch.autograd.grad(loss, logits)
+    assert bool(torch.isfinite(grad).all()) and float(grad.abs().max()) < 1e-3
+
+
 def test_gradient_descent_improves_soft_iou():
     g = torch.Generator().manual_seed(3)
-    target = _onehot(torch.randint(0, 3, (1, 4, 4), generator=g), 3).float()
-    logits = torch.zeros(1, 3, 4, 4, requires_grad=True)
+    target = _onehot(torch.randint(0, 3, (1, 4, 4), generator=g), 5).float()  # classes 3, 4 absent
+    logits = torch.zeros(1, 5, 4, 4, requires_grad=True)
     opt = torch.optim.SGD([logits], lr=5.0)
     start = float(soft_miou(logits.softmax(1), target).detach())
-    for _ in range(20):
+    for _ in range(60):
         opt.zero_grad()
         (1 - soft_miou(logits.softmax(1), target)).sum().backward()
         opt.step()

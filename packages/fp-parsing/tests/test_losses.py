@@ -14,19 +14,19 @@ from fp_parsing.losses import (
     group_variance_loss,
     one_hot_masks,
     soft_miou_loss,
+    standardise_logits,
 )
 
 C = 4
 
 
 def _hard_miou(pred: np.ndarray, target: np.ndarray) -> float:
-    """Hard mIoU of label maps (any shape), over classes present in target or prediction."""
+    """Hard mIoU of label maps (any shape), over the classes present in the target."""
     ious = []
     for c in range(C):
         p, t = pred == c, target == c
-        union = (p | t).sum()
-        if union:
-            ious.append((p & t).sum() / union)
+        if t.any():
+            ious.append((p & t).sum() / (p | t).sum())
     return float(np.mean(ious))
 
 
@@ -96,7 +96,7 @@ class _Fixed(nn.Module):
 def test_objectives_match_hard_metrics_through_the_whole_path() -> None:
     pred, target, groups = _random_case(11)
     model = _Fixed(60.0 * one_hot_masks(pred, C))  # softmax of these logits is one-hot in float32
-    objectives = ParsingObjectives(num_classes=C, robustness_mode="output", noise_std=0.0)
+    objectives = ParsingObjectives(num_classes=C, robustness_mode="output_literal", noise_std=0.0)
     terms = objectives(model, torch.rand(6, 3, 6, 6), target, groups)
     hard_mean_miou = np.mean([_hard_miou(p.numpy(), t.numpy()) for p, t in zip(pred, target, strict=True)])
     variance, _ = _hard_group_stats(pred.numpy(), target.numpy(), groups.numpy())
@@ -227,9 +227,14 @@ def test_output_noise_is_seeded_and_scaled() -> None:
         "robustness"
     ]
     assert float(first.detach()) == float(again.detach()) and float(first.detach()) != float(other.detach())
-    clean = ParsingObjectives(num_classes=C, noise_std=0.0)(model, images, target, groups)["robustness"]
-    assert float(clean.detach()) == pytest.approx(
+    literal = ParsingObjectives(num_classes=C, robustness_mode="output_literal", noise_std=0.0)
+    assert float(literal(model, images, target, groups)["robustness"].detach()) == pytest.approx(
         float(soft_miou_loss(logits.softmax(dim=1), one_hot_masks(target, C)).detach())
+    )
+    clean = ParsingObjectives(num_classes=C, noise_std=0.0)(model, images, target, groups)["robustness"]
+    standardised = standardise_logits(logits) / 0.25  # the default temperature
+    assert float(clean.detach()) == pytest.approx(
+        float(soft_miou_loss(standardised.softmax(dim=1), one_hot_masks(target, C)).detach()), abs=1e-6
     )
     assert float(first.detach()) > float(
         clean.detach()

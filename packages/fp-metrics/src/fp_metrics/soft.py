@@ -4,8 +4,15 @@ With ``p`` the probabilities and ``t`` the one-hot target of one class in one im
 ``inter = sum(p * t)``, ``union = sum(p + t - p * t)``, ``IoU = inter / union``,
 ``Dice = 2 inter / (sum p + sum t)``. On exact one-hot predictions these are the hard per-image IoU / Dice
 (the denominators are clamped at ``eps`` only, so the values are equal, not approximately equal).
-A class with no target pixels and no predicted mass scores 0 here (the hard metric says NaN);
-:func:`soft_miou` leaves such classes out of the mean.
+A class with no target pixels and no predicted mass scores 0 here (the hard metric says NaN).
+
+Present classes: :func:`soft_miou` and :func:`soft_group_miou` average over the classes the TARGET contains
+(in the image, resp. in the group's images). Counting classes by predicted mass would count all of them for
+softmax outputs (every class has mass > 0), so the mean would run over all ``C`` classes and a perfect
+prediction of an image with 2 of 19 classes would score 2/19. A false positive is still penalised under
+the target rule: mass on an absent class is mass missing from the true class's intersection. The optional
+``min_mass`` (off by default) also counts classes whose predicted mass exceeds ``min_mass`` pixels, which
+mirrors the hard mIoU (target or prediction) on exact one-hot inputs with ``min_mass=0``.
 """
 
 from __future__ import annotations
@@ -58,11 +65,20 @@ def soft_dice(probs: torch.Tensor, target_onehot: torch.Tensor, eps: float = 1e-
     return 2 * inter / (union + inter).clamp_min(eps)
 
 
-def _present(probs: torch.Tensor, target_onehot: torch.Tensor, min_mass: float) -> torch.Tensor:
+def _present(target_mass: torch.Tensor, pred_mass: torch.Tensor, min_mass: float | None) -> torch.Tensor:
+    """Classes counted in a mean: target mass > 0, or (with ``min_mass`` only) predicted mass > it."""
+    present = target_mass > 0
+    if min_mass is not None:
+        present = present | (pred_mass.detach() > float(min_mass))
+    return present
+
+
+def _masses(probs: torch.Tensor, target_onehot: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Target and (detached) predicted mass per image and class: ``[B, C, ...]`` x2 -> ``[B, C]`` x2."""
     dims = tuple(range(2, probs.dim()))
     target_mass = target_onehot.sum(dim=dims) if dims else target_onehot
     pred_mass = probs.detach().sum(dim=dims) if dims else probs.detach()
-    return (target_mass > 0) | (pred_mass > min_mass)
+    return target_mass, pred_mass
 
 
 def _masked_mean(values: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
@@ -77,19 +93,20 @@ def soft_miou(
     target_onehot: torch.Tensor,
     *,
     present_only: bool = True,
-    min_mass: float = 0.0,
+    min_mass: float | None = None,
     eps: float = 1e-6,
 ) -> torch.Tensor:
     """Differentiable per-image mIoU: ``[B, C, H, W]`` x2 -> ``[B]``.
 
-    With ``present_only`` the mean runs over the classes present in the target or whose predicted mass
-    exceeds ``min_mass`` (with the default 0 and exact one-hot inputs: the classes the hard mIoU counts);
-    otherwise over all ``C`` classes. An image with no present class gives NaN.
+    With ``present_only`` the mean runs over the classes present in the target image; with ``min_mass``
+    (default ``None``: off) also over those whose predicted mass exceeds ``min_mass`` pixels (``0`` on exact
+    one-hot inputs: the classes the hard mIoU counts). Without ``present_only``: over all ``C`` classes.
+    An image with no present class gives NaN.
     """
     iou = soft_iou(probs, target_onehot, eps)
     if not present_only:
         return iou.mean(dim=-1)
-    return _masked_mean(iou, _present(probs, target_onehot, min_mass))
+    return _masked_mean(iou, _present(*_masses(probs, target_onehot), min_mass))
 
 
 def soft_group_miou(
@@ -98,11 +115,12 @@ def soft_group_miou(
     group_ids: torch.Tensor,
     num_groups: int | None = None,
     *,
-    min_mass: float = 0.0,
+    min_mass: float | None = None,
     eps: float = 1e-6,
 ) -> torch.Tensor:
     """Differentiable per-group mIoU: soft intersections and unions are summed over the images of a group,
-    then IoU per class and the mean over classes present in that group.
+    then IoU per class and the mean over the classes present in the target of that group's images (with
+    ``min_mass``, default ``None`` = off: also those whose predicted mass in the group exceeds it).
 
     ``probs, target_onehot [B, C, H, W]``, ``group_ids`` int ``[B]`` (negative = in no group) -> ``[G]``;
     NaN for groups with no image.
@@ -119,13 +137,12 @@ def soft_group_miou(
     if group_ids.numel() and int(group_ids.max()) >= num_groups:
         raise ValueError(f"group_ids contains {int(group_ids.max())}; expected ids < num_groups={num_groups}")
     keep = group_ids >= 0
-    dims = tuple(range(2, probs.dim()))
-    pred_mass = probs.detach().sum(dim=dims) if dims else probs.detach()
-    target_mass = (target_onehot.sum(dim=dims) if dims else target_onehot).to(inter.dtype)
+    target_mass, pred_mass = _masses(probs, target_onehot)
+    target_mass = target_mass.to(inter.dtype)
     shape = (num_groups, inter.shape[1])
     g_inter = inter.new_zeros(shape).index_add(0, group_ids[keep], inter[keep])
     g_union = union.new_zeros(shape).index_add(0, group_ids[keep], union[keep])
     g_pred = pred_mass.new_zeros(shape).index_add(0, group_ids[keep], pred_mass[keep])
     g_target = target_mass.new_zeros(shape).index_add(0, group_ids[keep], target_mass[keep])
     iou = g_inter / g_union.clamp_min(eps)
-    return _masked_mean(iou, (g_target > 0) | (g_pred > min_mass))
+    return _masked_mean(iou, _present(g_target, g_pred, min_mass))
