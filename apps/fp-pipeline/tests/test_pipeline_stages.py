@@ -66,7 +66,7 @@ def test_every_stage_runs_and_is_tracked(workdir: Path) -> None:
     schedule = (workdir / "outputs/parsing/mpd/seed-0/train/schedule.csv").read_text().splitlines()
     assert schedule[0] == "epoch,alpha,beta,gamma" and len(schedule) == 2
 
-    export = read_export(workdir / "outputs/parsing/single/seed-1/export")
+    export = read_export(workdir / "outputs/parsing-export/single/seed-1")
     assert export.provenance["variant"] == "single" and export.provenance["seed"] == 1
     assert export.resolution == 32 and sorted(export.splits) == ["test", "val"]
     assert sorted(export.perturbed) == ["darkness-0.5", "gaussian_noise-0.5"]

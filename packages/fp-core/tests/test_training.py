@@ -177,7 +177,6 @@ def test_fp16_overflow_is_left_to_the_scaler(tmp_path: Path) -> None:
     harness = TrainingHarness(HarnessConfig(checkpoint_dir=tmp_path, progress=False, cpu=True))
     # accelerate builds a GradScaler only on accelerators; give the CPU run one (as fp16 on a GPU would).
     harness.accelerator.scaler = torch.amp.GradScaler("cpu", init_scale=2.0**8)
-    harness.accelerator.native_amp = True
     model = torch.nn.Linear(2, 1)
     optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
     model, optimizer = harness.prepare(model, optimizer)

@@ -31,7 +31,7 @@ from fp_core.atomic import atomic_output_dir, write_json
 from fp_core.logging import LogFn
 from fp_core.seeds import derive_seed, torch_generator
 from fp_parsing.groups import GroupingSpec, group_ids, groupings_for
-from fp_parsing.losses import ParsingObjectives
+from fp_parsing.losses import ROBUSTNESS_MODES, ParsingObjectives
 from fp_parsing.model import build_parser, load_parser, save_parser
 from fp_parsing.perturbations import PERTURBATIONS
 from fp_parsing.schedules import build_schedule, schedule_csv, schedule_table
@@ -67,9 +67,12 @@ class RobustnessConfig:
     """How L_rob is computed (see :class:`fp_parsing.losses.ParsingObjectives`).
 
     Attributes:
-        mode: ``"output"`` (noise on the logits of the one forward, the paper's Algorithm 1) or ``"input"``
-            (a share of the batch perturbed with the suite and passed through the model once more).
-        noise_std: standard deviation of the logit noise in output mode.
+        mode: ``"output"`` (default: noise on the per-pixel standardised logits of the one forward, invariant
+            to a rescaling of the logits), ``"output_literal"`` (the paper's Algorithm 1 as written: noise on
+            the raw logits, which a model beats by inflating its logits) or ``"input"`` (a share of the batch
+            perturbed with the suite and passed through the model once more, BatchNorm statistics frozen).
+        noise_std: standard deviation of the logit noise in the output modes.
+        temperature: softmax temperature of the standardised logits in ``"output"`` mode.
         input_share: share of the batch perturbed in input mode.
         max_severity: severities are drawn uniformly from ``[0, max_severity]`` in input mode.
         perturbations: the perturbation kinds drawn from in input mode.
@@ -77,13 +80,16 @@ class RobustnessConfig:
 
     mode: str = "output"
     noise_std: float = 1.0
+    temperature: float = 0.25
     input_share: float = 0.25
     max_severity: float = 0.8
     perturbations: list[str] = field(default_factory=lambda: list(PERTURBATIONS))
 
     def __post_init__(self) -> None:
-        if self.mode not in ("output", "input"):
-            raise ConfigError(f"robustness.mode must be 'output' or 'input', got {self.mode!r}")
+        if self.mode not in ROBUSTNESS_MODES:
+            raise ConfigError(f"robustness.mode must be one of {list(ROBUSTNESS_MODES)}, got {self.mode!r}")
+        if not self.temperature > 0:
+            raise ConfigError(f"robustness.temperature must be > 0, got {self.temperature}")
         if not 0 < self.input_share <= 1:
             raise ConfigError(f"robustness.input_share must be in (0, 1], got {self.input_share}")
 
@@ -266,6 +272,7 @@ def _objectives(config: TrainConfig, groupings: GroupingSpec) -> ParsingObjectiv
         num_classes=config.num_classes,
         robustness_mode=config.robustness.mode,
         noise_std=config.robustness.noise_std,
+        temperature=config.robustness.temperature,
         input_share=config.robustness.input_share,
         perturbations=tuple(config.robustness.perturbations),
         max_severity=config.robustness.max_severity,

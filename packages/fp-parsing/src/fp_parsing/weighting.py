@@ -4,10 +4,12 @@
   ordinary backward.
 * any fp-gradagg method (``mpd``, ``nash_mtl``, ``mgda``, ``cagrad``, ``pcgrad``, ``linear``, ``dwa``, ``uw``,
   ``rlw``, ``si``): :func:`fp_gradagg.backward` on ``[L_acc, L_rob, L_fair]`` writes the method's direction.
-  Gramian methods balance log-losses ``log(L_i - min_i)`` by default (``balance: log``,
-  :class:`fp_gradagg.LogLosses` with :data:`fp_parsing.losses.OBJECTIVE_MINIMA`): MPD weights follow gradient
-  size, and the fairness loss (a variance of mIoU, ~1e-4) has a gradient orders of magnitude below Dice's, so on
-  raw losses it would take almost all of the step.
+  The method sees each objective's distance from perfect, ``d_i = L_i - min_i >= 0``
+  (:data:`fp_parsing.losses.OBJECTIVE_MINIMA`; robustness is ``-soft mIoU`` in ``[-1, 0]``): the same gradients,
+  and values that the loss-based methods can take ratios (DWA) and logarithms (SI) of. Gramian methods balance
+  log-losses ``log d_i`` by default (``balance: log``, :class:`fp_gradagg.LogLosses`): MPD weights follow
+  gradient size, and the fairness loss (a variance of mIoU, ~1e-4) has a gradient orders of magnitude below
+  Dice's, so on raw losses it would take almost all of the step.
 
 Under fp16 the losses are scaled by the GradScaler before the per-objective gradients are taken
 (``scaler.scale``, which also initialises the scaler) and fp-gradagg solves on the unscaled Gramian, so the
@@ -72,7 +74,7 @@ class ObjectiveWeighting:
 
             self.method = build_weighting(name, len(OBJECTIVE_NAMES), **dict(options or {}))
             if balance == "log" and isinstance(self.method, GramianWeighting):
-                self.balance = LogLosses([OBJECTIVE_MINIMA[n] for n in OBJECTIVE_NAMES])
+                self.balance = LogLosses([0.0] * len(OBJECTIVE_NAMES))  # on d_i = L_i - min_i
 
     @property
     def adaptive(self) -> bool:
@@ -126,11 +128,11 @@ class ObjectiveWeighting:
             loss = combine(terms, weights)
             harness.backward(loss)
             return loss.detach(), dict(zip((f"weights/{n}" for n in WEIGHT_NAMES), weights, strict=True))
-        from fp_gradagg import backward
+        from fp_gradagg import backward, scale_losses
 
-        stacked = torch.stack([terms[name].float() for name in OBJECTIVE_NAMES])
-        scaler = harness.scaler
-        scaled = scaler.scale(stacked) if scaler is not None else stacked
+        scaler = harness.scaler  # scaling the losses also initialises it (else scaler.step fails)
+        distances = [terms[name].float() - OBJECTIVE_MINIMA[name] for name in OBJECTIVE_NAMES]
+        scaled = scale_losses(distances, scaler)
         result = backward(
             scaled, params, self.method, path=self.path, grad_scale=scaler, balance=self.balance
         )

@@ -5,7 +5,7 @@ all of them over seeds. Where each run's files live: :mod:`fp_pipeline.stages.pa
   writes ``outputs/parsing/V/seed-S/eval/``; settings ``parsing.eval`` (``batch_size``, ``perturbations``,
   ``severities``, ``fairness_attributes``, ``seed``, optional ``device``: default CUDA when available).
 - ``fp parsing export --variant V --seed S``: MLflow run ``parsing-export@V-S``, writes
-  ``outputs/parsing/V/seed-S/export/`` (:mod:`fp_parsing.export`); settings ``parsing.export`` (``splits``,
+  ``outputs/parsing-export/V/seed-S/`` (:mod:`fp_parsing.export`); settings ``parsing.export`` (``splits``,
   ``batch_size``, ``with_dataset``, and with defaults ``perturbations`` [gaussian_noise, blur, brightness,
   darkness], ``severities`` [0.5], ``resolution`` (the model's input size), ``seed`` 0, ``device``,
   ``num_workers`` 0).
@@ -24,6 +24,7 @@ from fp_pipeline.config import load_params, section
 from fp_pipeline.stages.parsing_common import (
     REPORT_DIR,
     dataset,
+    export_dir,
     run_dir,
     seeds,
     torch_threads,
@@ -39,7 +40,7 @@ def eval_stage(*, params_path: Path, variant: str, seed: int, progress: bool = T
     from fp_core.atomic import write_json, write_text
     from fp_parsing.evaluate import evaluate_parser, per_group_miou
     from fp_parsing.plots import plot_group_bars, plot_robustness_curves
-    from fp_parsing.train import load_parser
+    from fp_parsing.model import load_parser
 
     params = load_params(params_path)
     torch_threads(params)
@@ -84,13 +85,13 @@ def eval_stage(*, params_path: Path, variant: str, seed: int, progress: bool = T
 
 def export_stage(*, params_path: Path, variant: str, seed: int, progress: bool = True) -> dict[str, Any]:
     """Write one (variant, seed) run's export: every split's (label map, image) pairs at one resolution, the
-    perturbed test sets and the manifest, into ``outputs/parsing/<variant>/seed-<seed>/export/``."""
+    perturbed test sets and the manifest, into ``outputs/parsing-export/<variant>/seed-<seed>/``."""
     from fp_parsing.export import (
         DEFAULT_EXPORT_PERTURBATIONS,
         DEFAULT_EXPORT_SEVERITIES,
         export_predictions,
     )
-    from fp_parsing.train import load_parser
+    from fp_parsing.model import load_parser
 
     params = load_params(params_path)
     torch_threads(params)
@@ -106,7 +107,7 @@ def export_stage(*, params_path: Path, variant: str, seed: int, progress: bool =
         "image_size": section(params, "data.image_size"),
         "stage": f"parsing-export@{variant}-{seed}",
     }
-    out = run_dir(variant, seed) / "export"
+    out = export_dir(variant, seed)
     with stage_run(
         f"parsing-export@{variant}-{seed}",
         params={"export": settings},

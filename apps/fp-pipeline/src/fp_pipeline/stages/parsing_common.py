@@ -6,8 +6,11 @@ Each variant is a key of ``parsing.variants`` in params.yaml, merged over ``pars
 
 - ``model/``: weights, config, per-epoch history (DVC output of ``parsing-train@<variant>-<seed>``);
 - ``train/schedule.csv``, ``train/schedule.png``: the α, β, γ the run used (DVC plots);
-- ``eval/metrics.json`` (DVC metrics), ``eval/evaluation.json``, ``eval/robustness.csv`` and figures;
-- ``export/``: predicted label maps for every split (``parsing-export@<variant>-<seed>``).
+- ``eval/metrics.json`` (DVC metrics), ``eval/evaluation.json``, ``eval/robustness.csv`` and figures.
+
+The export of a run (predicted label maps of every split, the generators' input) lives apart, under
+``outputs/parsing-export/<variant>/seed-<seed>/`` (``parsing-export@<variant>-<seed>``), so that the report,
+which depends on ``outputs/parsing``, does not depend on the export trees.
 
 Checkpoints go to ``outputs/checkpoints/parsing-<variant>-seed-<seed>/``, outside the DVC outputs, so a killed
 stage resumes; they are removed once training ends. The report goes to ``outputs/parsing-report/``.
@@ -22,10 +25,12 @@ from fp_pipeline.config import ParamsError, deep_merge, section
 
 __all__ = [
     "CHECKPOINT_ROOT",
+    "EXPORT_ROOT",
     "OUTPUT_ROOT",
     "REPORT_DIR",
     "checkpoint_dir",
     "dataset",
+    "export_dir",
     "run_dir",
     "seeds",
     "torch_threads",
@@ -34,6 +39,7 @@ __all__ = [
 ]
 
 OUTPUT_ROOT = Path("outputs/parsing")
+EXPORT_ROOT = Path("outputs/parsing-export")
 CHECKPOINT_ROOT = Path("outputs/checkpoints")
 REPORT_DIR = Path("outputs/parsing-report")
 
@@ -41,6 +47,11 @@ REPORT_DIR = Path("outputs/parsing-report")
 def run_dir(variant: str, seed: int) -> Path:
     """``outputs/parsing/<variant>/seed-<seed>``: everything one training run of one variant writes."""
     return OUTPUT_ROOT / variant / f"seed-{int(seed)}"
+
+
+def export_dir(variant: str, seed: int) -> Path:
+    """``outputs/parsing-export/<variant>/seed-<seed>``: the run's export (label maps, images, manifest)."""
+    return EXPORT_ROOT / variant / f"seed-{int(seed)}"
 
 
 def checkpoint_dir(variant: str, seed: int) -> Path:
