@@ -54,7 +54,9 @@ def test_save_and_load_a_single_archive(tmp_path):
     from fp_qdgs.checkpoint import archive_settings
 
     loaded = load_archive(path, archive_settings(sampler.search_archive))
-    np.testing.assert_array_equal(archive_arrays(loaded)["threshold"], archive_arrays(sampler.search_archive)["threshold"])
+    np.testing.assert_array_equal(
+        archive_arrays(loaded)["threshold"], archive_arrays(sampler.search_archive)["threshold"]
+    )
     # the restored archive keeps working: an add that beats a threshold goes in
     data = archive_arrays(loaded)
     info = loaded.add(data["solution"][:1], data["threshold"][:1] + 1.0, data["measures"][:1])

@@ -18,11 +18,20 @@ def _one_rejected_iteration(cls, restart_rule="basic"):
     archive.add(np.zeros((1, 3)), np.array([10.0]), np.zeros((1, 2)))  # an elite to restart from
     x0 = np.array([3.0, -2.0, 1.0])
     emitter = cls(
-        archive, x0=x0, sigma0=0.5, lr=0.5, selection_rule="filter", restart_rule=restart_rule, batch_size=4, seed=0
+        archive,
+        x0=x0,
+        sigma0=0.5,
+        lr=0.5,
+        selection_rule="filter",
+        restart_rule=restart_rule,
+        batch_size=4,
+        seed=0,
     )
     point = emitter.ask_dqd()
     jac = np.eye(3)[None]  # [1, k + 1 = 3, n = 3]
-    emitter.tell_dqd(point, np.array([1.0]), np.zeros((1, 2)), jac, {"status": np.zeros(1), "value": np.zeros(1)})
+    emitter.tell_dqd(
+        point, np.array([1.0]), np.zeros((1, 2)), jac, {"status": np.zeros(1), "value": np.zeros(1)}
+    )
     sols = emitter.ask()
     objective = -np.arange(1.0, 5.0)  # distinct, so CMA-ES's flat-fitness stop does not fire
     rejected = {"status": np.zeros(4, dtype=np.int32), "value": objective}
@@ -58,9 +67,15 @@ def test_restart_on_an_empty_archive_goes_back_to_x0():
     )
     point = emitter.ask_dqd()
     emitter.tell_dqd(
-        point, np.array([-1.0]), np.zeros((1, 2)), np.eye(3)[None], {"status": np.zeros(1), "value": -np.ones(1)}
+        point,
+        np.array([-1.0]),
+        np.zeros((1, 2)),
+        np.eye(3)[None],
+        {"status": np.zeros(1), "value": -np.ones(1)},
     )
     sols = emitter.ask()
-    emitter.tell(sols, -np.ones(4), np.zeros((4, 2)), {"status": np.zeros(4, dtype=np.int32), "value": -np.ones(4)})
+    emitter.tell(
+        sols, -np.ones(4), np.zeros((4, 2)), {"status": np.zeros(4, dtype=np.int32), "value": -np.ones(4)}
+    )
     assert emitter.restarts == 1
     np.testing.assert_array_equal(emitter.ask_dqd()[0], x0)

@@ -39,7 +39,8 @@ class _ImageScorer:
         flat = images.flatten(1)
         objective = flat.square().mean(1) - 0.1 * latents.norm(dim=1)
         measures = torch.stack(
-            [flat[:, :16].mean(1), torch.sin(flat[:, 16:32]).sum(1), (flat[:, 32:] * latents[:, :1]).mean(1)], 1
+            [flat[:, :16].mean(1), torch.sin(flat[:, 16:32]).sum(1), (flat[:, 32:] * latents[:, :1]).mean(1)],
+            1,
         )
         return objective, measures
 

@@ -102,13 +102,17 @@ def test_killed_run_resumes_to_the_same_iteration_count(tmp_path):
         if step == 5:
             raise _Killed
 
-    first = QDGSSampler(LinearSigmoidGenerator(), SphereScorer(20), config, log=killer, checkpoint_dir=tmp_path)
+    first = QDGSSampler(
+        LinearSigmoidGenerator(), SphereScorer(20), config, log=killer, checkpoint_dir=tmp_path
+    )
     with pytest.raises(_Killed):
         first.run()
     saved = sample_archive(first.result_archive)  # in memory: includes iterations 4-5, lost on the kill
 
     log = Recorder()
-    resumed = QDGSSampler(LinearSigmoidGenerator(), SphereScorer(20), config, log=log, checkpoint_dir=tmp_path)
+    resumed = QDGSSampler(
+        LinearSigmoidGenerator(), SphereScorer(20), config, log=log, checkpoint_dir=tmp_path
+    )
     assert resumed.resumed_from == 3 and resumed.iteration == 3
     starts = resumed.search_archive.data("solution")
     assert any(np.allclose(resumed.emitters[0].ask_dqd()[0], s) for s in starts)  # restarted from an elite
@@ -124,7 +128,9 @@ def test_killed_run_resumes_to_the_same_iteration_count(tmp_path):
 
 
 def test_resume_refuses_a_different_config(tmp_path):
-    QDGSSampler(LinearSigmoidGenerator(), SphereScorer(20), _config(iterations=2), checkpoint_dir=tmp_path).run()
+    QDGSSampler(
+        LinearSigmoidGenerator(), SphereScorer(20), _config(iterations=2), checkpoint_dir=tmp_path
+    ).run()
     longer = QDGSSampler(
         LinearSigmoidGenerator(), SphereScorer(20), _config(iterations=4), checkpoint_dir=tmp_path
     )  # only iterations changed: fine

@@ -75,7 +75,7 @@ def train_classifier(
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
-            total += float(loss) * len(idx)
+            total += float(loss.detach()) * len(idx)
         losses.append(total / max(len(images), 1))
         log({"classifier/loss": losses[-1]}, epoch + 1)
     model.eval()

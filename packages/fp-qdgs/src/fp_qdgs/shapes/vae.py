@@ -120,7 +120,7 @@ def train_vae(
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
-            total += float(loss) * len(x)
+            total += float(loss.detach()) * len(x)
             count += len(x)
         losses.append(total / max(count, 1))
         log({"vae/loss": losses[-1]}, epoch + 1)
