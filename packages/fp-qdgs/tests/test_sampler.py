@@ -82,7 +82,7 @@ def test_sphere_bigger(selection_rule):
 
 
 def test_clipped_share_is_logged():
-    config = _config(measure_ranges=((-0.5, 0.5), (-0.5, 0.5)), iterations=3)
+    config = _config(measure_ranges=((-0.5, 0.5), (-0.5, 0.5)), iterations=3, eval_batch=5)  # ask in 4 chunks
     log = Recorder()
     QDGSSampler(LinearSigmoidGenerator(), SphereScorer(20), config, log=log).run()
     shares = [m["clipped_share"] for _, m in log.rows]
@@ -153,3 +153,34 @@ def test_sample_archive():
     assert torch.equal(sample_archive(archive, 3, seed=1).indices, some.indices)
     with pytest.raises(ValueError, match="without replacement"):
         sample_archive(archive, n + 1)
+
+
+class _MeanColourCLIP:
+    def encode_image(self, images):
+        return images.mean(dim=(2, 3))
+
+
+def test_clip_scorer_run_checkpoints_its_memory(tmp_path):
+    from fp_qdgs import CLIPScorer, CLIPScorerConfig
+
+    def scorer():
+        t = torch.eye(3)
+        return CLIPScorer(
+            _MeanColourCLIP(),
+            (t[0], t[1]),
+            [(t[1], t[2]), (t[0], t[2])],
+            mean_prior_norm=LinearSigmoidGenerator(latent_dim=6).mean_prior_norm,
+            config=CLIPScorerConfig(image_size=8, memory_size=5),
+        )
+
+    config = _config(
+        measure_dims=(5, 5), measure_ranges=((-0.3, 0.3), (-0.3, 0.3)), iterations=4, checkpoint_every=2
+    )
+    first = scorer()
+    sampler = QDGSSampler(LinearSigmoidGenerator(latent_dim=6), first, config, checkpoint_dir=tmp_path)
+    sampler.run()
+    assert 0 < len(first.memory) <= 5 and (tmp_path / "scorer.npz").exists()
+    second = scorer()
+    resumed = QDGSSampler(LinearSigmoidGenerator(latent_dim=6), second, config, checkpoint_dir=tmp_path)
+    assert resumed.iteration == 4
+    torch.testing.assert_close(second.memory.embeddings, first.memory.embeddings)

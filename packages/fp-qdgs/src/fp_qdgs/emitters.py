@@ -34,7 +34,7 @@ __all__ = ["QDGSArborescenceEmitter", "make_emitters"]
 class QDGSArborescenceEmitter(GradientArborescenceEmitter):
     """``GradientArborescenceEmitter`` whose ``"filter"`` rule never pulls the point to the origin.
 
-    Same arguments as the ribs class. Uses private attributes of ribs 0.12 (``_grad_opt``; on an empty-archive
+    Same arguments as the ribs class, except that ``selection_rule`` defaults to ``"mu"`` here. Uses private attributes of ribs 0.12 (``_grad_opt``; on an empty-archive
     restart also ``_opt``, ``_ranker``, ``_restarts``); ribs is pinned to ``>=0.12,<0.13``.
     """
 

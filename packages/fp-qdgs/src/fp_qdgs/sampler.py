@@ -10,7 +10,9 @@ the result archive:
 4. score them without gradients; ``tell``. Both tells add to both archives.
 
 After each evaluated batch the scorer's ``update`` sees the images and which of them the search archive
-accepted. Measures outside ``config.measure_ranges`` are clipped into the edge cells by ribs; the share of
+accepted (the ``ask`` batch is scored in chunks of ``config.eval_batch``, each observed as it is scored, so a
+memory-keeping scorer may see its memory grow between chunks; with ``eval_batch >= num_emitters * batch_size``
+there is one chunk). Measures outside ``config.measure_ranges`` are clipped into the edge cells by ribs; the share of
 such solutions per iteration is logged as ``clipped_share``.
 
 Evaluations: a generator evaluation is one latent through the generator. The start point costs
@@ -58,14 +60,10 @@ __all__ = ["QDGSSampler", "score_in_batches"]
 
 def score_in_batches(
     generator: Generator, scorer: Scorer, latents: torch.Tensor, batch: int
-) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """``evaluate`` in chunks of ``batch``: ``latents [N, n] -> (images [N, 3, H, W], objective [N], measures [N, k])``."""
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """``evaluate`` in chunks of ``batch`` (images dropped): ``latents [N, n] -> (objective [N], measures [N, k])``."""
     parts = [evaluate(generator, scorer, latents[i : i + batch]) for i in range(0, len(latents), batch)]
-    return (
-        torch.cat([p.images for p in parts]),
-        torch.cat([p.objective for p in parts]),
-        torch.cat([p.measures for p in parts]),
-    )
+    return torch.cat([p.objective for p in parts]), torch.cat([p.measures for p in parts])
 
 
 def _check_finite(objective: np.ndarray, measures: np.ndarray) -> None:
@@ -158,7 +156,7 @@ class QDGSSampler:
         """The prior draw with the best objective among ``config.x0_samples``: ``[n]`` (counted as evaluations)."""
         gen = torch_generator(self.config.seed, "x0", device=self.device)
         latents = self.generator.sample_prior(self.config.x0_samples, gen).to(self.device)
-        _, objective, _ = score_in_batches(self.generator, self.scorer, latents, self.config.eval_batch)
+        objective, _ = score_in_batches(self.generator, self.scorer, latents, self.config.eval_batch)
         self.evaluations += len(latents)
         self.best_objective = max(self.best_objective, float(objective.max()))
         return latents[int(torch.argmax(objective))].detach().cpu().double().numpy()
@@ -199,10 +197,12 @@ class QDGSSampler:
         sched.tell_dqd(obj_dqd, meas_dqd, ev.jacobian.double().cpu().numpy())
         # 3-4: the arborescence samples, no gradients.
         solutions = sched.ask()
-        images, objective, measures = score_in_batches(
-            self.generator, self.scorer, self._latents(solutions), self.config.eval_batch
-        )
-        obj, meas, acc = self._observe(Evaluation(images, objective, measures, None))
+        latents, size = self._latents(solutions), self.config.eval_batch
+        chunks = [
+            self._observe(evaluate(self.generator, self.scorer, latents[i : i + size]))
+            for i in range(0, len(latents), size)
+        ]
+        obj, meas, acc = (np.concatenate(parts) for parts in zip(*chunks))
         sched.tell(obj, meas)
 
         self.iteration += 1
