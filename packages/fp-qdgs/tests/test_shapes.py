@@ -122,3 +122,39 @@ def test_balanced_group_accuracy():
     assert balanced_group_accuracy(pred, shape, colour) == pytest.approx(0.75)
     with pytest.raises(ValueError, match="empty"):
         balanced_group_accuracy(pred[:4], shape[:4], colour[:4])
+
+
+class _MeanColourCLIP:
+    def encode_image(self, images):
+        return images.mean(dim=(2, 3))
+
+
+def test_decoder_generator_in_a_short_qdgs_run():
+    import warnings
+
+    from fp_qdgs import CLIPScorer, CLIPScorerConfig, QDGSSampler, SamplerConfig, evaluate_with_jacobian
+
+    torch.manual_seed(0)
+    gen = DecoderGenerator(ShapesVAE())
+    t = torch.eye(3)
+    scorer = CLIPScorer(
+        _MeanColourCLIP(),
+        (t[0], t[1]),
+        [(t[1], t[2]), (t[0], t[2])],
+        mean_prior_norm=gen.mean_prior_norm,
+        config=CLIPScorerConfig.prompt_only(image_size=32),
+    )
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", RuntimeWarning)  # batched VJP through the transposed convolutions
+        ev = evaluate_with_jacobian(gen, scorer, gen.sample_prior(2))
+    assert ev.jacobian.shape == (2, 3, 6)
+    config = SamplerConfig(
+        measure_dims=(5, 5),
+        measure_ranges=((-0.2, 0.2), (-0.2, 0.2)),
+        batch_size=4,
+        iterations=2,
+        x0_samples=8,
+    )
+    sampler = QDGSSampler(gen, scorer, config)
+    archive = sampler.run()
+    assert len(archive) >= 1 and sampler.evaluations == 8 + 2 * 5
