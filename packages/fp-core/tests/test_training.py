@@ -87,7 +87,7 @@ def _train(
             harness.check_finite({"loss": loss}, batch)
             harness.backward(loss)
             harness.step(optimizer, model.parameters(), batch, scheduler)
-            harness.log_step({"train/loss": float(loss)})
+            harness.log_step({"train/loss": float(loss.detach())})
     return harness.unwrap(model), harness
 
 

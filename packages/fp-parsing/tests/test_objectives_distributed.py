@@ -14,14 +14,11 @@ shards' statistics in one process, which is what the all_reduce does.
 
 from __future__ import annotations
 
-import os
-import socket
-import subprocess
-import sys
 import textwrap
 
 import pytest
 import torch
+from gloo_workers import run_gloo_workers  # noqa: I001  (test helper beside this file)
 
 WORLD = 2
 
@@ -29,7 +26,8 @@ SETUP = textwrap.dedent(
     """
     import torch
     from torch import nn
-    from fp_parsing.losses import BatchSlice, ParsingObjectives, combine
+    from fp_parsing.distributed import BatchSlice
+    from fp_parsing.losses import ParsingObjectives, combine
 
     C = 5
     CONFIGS = [("output", "variance"), ("output_literal", "shortfall"), ("input", "variance")]
@@ -96,31 +94,9 @@ WORKER = SETUP + textwrap.dedent(
 )
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 @pytest.mark.slow
 def test_two_ranks_give_the_global_batch_objectives_and_gradients(tmp_path) -> None:
-    script = tmp_path / "worker.py"
-    script.write_text(WORKER)
-    port = str(_free_port())
-    env = dict(
-        os.environ, WORLD_SIZE=str(WORLD), MASTER_ADDR="127.0.0.1", MASTER_PORT=port, OMP_NUM_THREADS="1"
-    )
-    workers = [
-        subprocess.Popen([sys.executable, str(script), str(tmp_path)], env=dict(env, RANK=str(rank)))
-        for rank in range(WORLD)
-    ]
-    try:
-        codes = [worker.wait(timeout=120) for worker in workers]
-    finally:
-        for worker in workers:
-            if worker.poll() is None:
-                worker.kill()
-    assert codes == [0] * WORLD
+    run_gloo_workers(WORKER, tmp_path, world=WORLD, timeout=300)
     ranks = [torch.load(tmp_path / f"rank{r}.pt") for r in range(WORLD)]
 
     helpers: dict = {}

@@ -10,15 +10,12 @@ Slow (two processes importing torch and accelerate): ``uv run pytest -m slow <th
 
 from __future__ import annotations
 
-import os
-import socket
-import subprocess
-import sys
 import textwrap
 from pathlib import Path
 
 import pytest
 import torch
+from gloo_workers import run_gloo_workers  # noqa: I001  (test helper beside this file)
 
 TESTS = Path(__file__).resolve().parent
 WORLD = 2
@@ -65,36 +62,9 @@ WORKER = SETUP + textwrap.dedent(
 )
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 @pytest.mark.slow
 def test_two_process_step_equals_one_process_step_on_the_global_batch(tmp_path: Path) -> None:
-    script = tmp_path / "worker.py"
-    script.write_text(WORKER)
-    env = dict(
-        os.environ,
-        WORLD_SIZE=str(WORLD),
-        MASTER_ADDR="127.0.0.1",
-        MASTER_PORT=str(_free_port()),
-        OMP_NUM_THREADS="1",
-    )
-    workers = [
-        subprocess.Popen(
-            [sys.executable, str(script), str(tmp_path)], env=dict(env, RANK=str(r), LOCAL_RANK=str(r))
-        )
-        for r in range(WORLD)
-    ]
-    try:
-        codes = [worker.wait(timeout=300) for worker in workers]
-    finally:
-        for worker in workers:
-            if worker.poll() is None:
-                worker.kill()
-    assert codes == [0] * WORLD
+    run_gloo_workers(WORKER, tmp_path, world=WORLD)
     ranks = [torch.load(tmp_path / f"rank{r}.pt") for r in range(WORLD)]
 
     helpers: dict = {}

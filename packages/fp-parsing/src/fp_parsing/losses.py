@@ -48,8 +48,7 @@ differentiable ``all_reduce`` per call and every rank gets the value of the glob
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 import torch
@@ -57,19 +56,16 @@ import torch.nn.functional as F
 from torch import nn
 
 from fp_metrics import soft_intersection_union, soft_miou
+from fp_parsing.distributed import BatchSlice, distributed_world, frozen_batchnorm_stats, global_sum
 from fp_parsing.perturbations import PERTURBATIONS, random_perturb
 
 __all__ = [
     "FAIRNESS_KINDS",
     "OBJECTIVE_MINIMA",
     "ROBUSTNESS_MODES",
-    "BatchSlice",
     "ParsingObjectives",
     "combine",
     "dice_loss",
-    "distributed_world",
-    "frozen_batchnorm_stats",
-    "global_sum",
     "group_miou_per_grouping",
     "group_shortfall_loss",
     "group_variance_loss",
@@ -97,75 +93,6 @@ tolerates (it never reaches ``log 0``).
 DICE_EPS = 1e-7  # smp DiceLoss's eps (its smooth is 0)
 IOU_EPS = 1e-6  # fp_metrics.soft's eps
 STD_EPS = 1e-3  # the floor of the per-pixel logit std in "output" mode
-
-
-# ----------------------------------------------------------------------------------------------- distributed
-def distributed_world() -> tuple[int, int]:
-    """``(rank, world_size)`` of the default process group; ``(0, 1)`` when ``torch.distributed`` is not
-    available or not initialised."""
-    import torch.distributed as dist
-
-    if not (dist.is_available() and dist.is_initialized()):
-        return 0, 1
-    return dist.get_rank(), dist.get_world_size()
-
-
-def global_sum(tensor: torch.Tensor) -> torch.Tensor:
-    """Sum of ``tensor`` (any shape) over the ranks, differentiably; the identity on one process.
-
-    Uses ``torch.distributed.nn.functional.all_reduce`` (op SUM), whose backward all-reduces (sums) the
-    incoming gradients: if every rank computes the same scalar ``L(S)`` of the global sum ``S = sum_r s_r``,
-    rank ``r``'s backward gives ``W * dL/dS * ds_r/dtheta``, ``W`` times its local contribution, and the
-    mean over ranks (DDP's gradient averaging) is ``dL/dS * sum_r ds_r/dtheta``: the global-batch gradient.
-    """
-    if distributed_world()[1] <= 1:
-        return tensor
-    from torch.distributed.nn.functional import all_reduce
-
-    return all_reduce(tensor.contiguous())
-
-
-@dataclass(frozen=True)
-class BatchSlice:
-    """Where this call's ``B`` images sit in the global batch, for the random draws.
-
-    Attributes:
-        offset: index of this call's first image in the global batch (``rank * B`` under even sharding).
-        global_size: images in the global batch (``world_size * B``).
-        block: the input-mode subset is drawn per block of ``block`` consecutive global images (stratified:
-            ``max(1, round(input_share * block))`` images of every block); ``offset``, ``B`` and
-            ``global_size`` must be multiples of it. One rank's slice is the natural block (``B``).
-    """
-
-    offset: int
-    global_size: int
-    block: int
-
-    def check(self, batch: int) -> None:
-        """Raises ``ValueError`` unless ``batch`` images at ``offset`` are whole blocks of the global batch."""
-        if self.block < 1 or self.offset < 0 or self.offset + batch > self.global_size:
-            raise ValueError(f"{self} does not hold {batch} images at offset {self.offset}")
-        if self.offset % self.block or batch % self.block or self.global_size % self.block:
-            raise ValueError(
-                f"{self}: offset, batch size {batch} and global_size must be multiples of block={self.block}"
-            )
-
-
-@contextmanager
-def frozen_batchnorm_stats(model: nn.Module) -> Iterator[None]:
-    """Within the block, BatchNorm layers in train mode normalise with the batch statistics but do not
-    update ``running_mean``, ``running_var`` or ``num_batches_tracked`` (``track_running_stats`` is switched
-    off and restored afterwards). Layers in eval mode keep using their running statistics."""
-    layers = [
-        m for m in model.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm) and m.track_running_stats
-    ]
-    for layer in layers:
-        layer.track_running_stats = False
-    try:
-        yield
-    finally:
-        for layer in layers:
-            layer.track_running_stats = True
 
 
 # -------------------------------------------------------------------------------------------------- building

@@ -39,8 +39,8 @@ def eval_stage(*, params_path: Path, variant: str, seed: int, progress: bool = T
     """Evaluate one trained variant on the test split; writes ``eval/`` (metrics, curves, figures)."""
     from fp_core.atomic import write_json, write_text
     from fp_parsing.evaluate import evaluate_parser, per_group_miou
-    from fp_parsing.plots import plot_group_bars, plot_robustness_curves
     from fp_parsing.model import load_parser
+    from fp_parsing.plots import plot_group_bars, plot_robustness_curves
 
     params = load_params(params_path)
     torch_threads(params)
@@ -249,6 +249,7 @@ def report_stage(*, params_path: Path, progress: bool = True) -> Path:
         run.log_artifact(REPORT_DIR / "report.md")
         run.log_artifact(REPORT_DIR / "summary.json")
         stats = aggregate(runs)
+        headline: dict[str, dict[str, float]] = {}  # DVC metrics: one row per variant, mean and s.e.
         for variant, per_metric in stats.items():
             logged: dict[str, float] = {}
             for key, _ in HEADLINE:
@@ -258,7 +259,9 @@ def report_stage(*, params_path: Path, progress: bool = True) -> Path:
                 logged[f"{variant}/{key}"] = stat.mean
                 if stat.n > 1:
                     logged[f"{variant}/{key}_se"] = stat.se
+            headline[variant] = {key.removeprefix(f"{variant}/"): value for key, value in logged.items()}
             run(logged, step=0)
+        write_json(REPORT_DIR / "metrics.json", headline)
     typer.echo(
         f"parsing-report: {REPORT_DIR / 'report.md'} ({len(variants)} variants x {len(run_seeds)} seeds)"
     )

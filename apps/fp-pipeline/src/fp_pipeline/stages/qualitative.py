@@ -42,9 +42,9 @@ def qualitative_figure(
 
     from fp_parsing.data import CelebAMaskHQ
     from fp_parsing.evaluate import predict
+    from fp_parsing.model import load_parser
     from fp_parsing.perturbations import PERTURBATIONS, perturb
     from fp_parsing.plots import plot_qualitative_grid
-    from fp_parsing.model import load_parser
     from fp_pipeline.stages.parsing_common import run_dir
 
     test_set = CelebAMaskHQ(
