@@ -14,6 +14,7 @@ Every stage is one MLflow run (``stage_run``). Paths: :mod:`fp_pipeline.stages.r
 from __future__ import annotations
 
 import math
+import re
 import shutil
 from pathlib import Path
 from typing import Annotated, Any
@@ -262,7 +263,8 @@ def report_stage(*, params_path: Path, progress: bool = True) -> Path:
         save_figure(plot_roc(curves), REPORT_DIR / "figures" / "roc.png", run)
         run.log_artifact(REPORT_DIR / "report.md")
         for row, finding in summary["findings"].items():
-            run.set_tags({f"finding.{row}": f"{finding['chance']}; {finding['group_gap_verdict']}"[:5000]})
+            key = re.sub(r"[^0-9A-Za-z_\-. /]", "_", row)
+            run.set_tags({f"finding.{key}": f"{finding['chance']}; {finding['group_gap_verdict']}"[:5000]})
     typer.echo(f"recognition-report: {REPORT_DIR / 'report.md'}")
     return REPORT_DIR / "report.md"
 

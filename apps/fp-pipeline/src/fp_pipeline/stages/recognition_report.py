@@ -114,22 +114,27 @@ def _markdown_table(
     lines = ["| " + " | ".join(["method", "trials", *header]) + " |", "|" + "---|" * (len(header) + 2)]
     for row, values in table.items():
         n = max((v.n for v in values.values()), default=0)
-        cells = [values[k].text(s) for k, s in zip(keys, scale)]
+        cells = [values[k].text(s, 2 if s == 100.0 else 3) for k, s in zip(keys, scale)]
         lines.append("| " + " | ".join([row, str(n), *cells]) + " |")
     return lines
 
 
 def _verdict_lines(
-    table: Mapping[str, Mapping[str, MeanSE]], keys: Sequence[str], titles: Sequence[str]
+    table: Mapping[str, Mapping[str, MeanSE]],
+    keys: Sequence[str],
+    titles: Sequence[str],
+    scales: Sequence[float] | None = None,
 ) -> list[str]:
+    """One line per key: the second row minus the first, ± its s.e., and the verdict (2 s.e. rule)."""
     names = list(table)
     if len(names) < 2:
         return []
     lines = [f"Differences {names[1]} − {names[0]} (± s.e.):", ""]
-    for key, title in zip(keys, titles):
+    for key, title, scale in zip(keys, titles, scales or [100.0] * len(keys)):
         diff, se, verdict = difference_verdict(table[names[1]][key], table[names[0]][key], names[1], names[0])
-        se_text = f" ± {se * 100:.2f}" if math.isfinite(se) else ""
-        lines.append(f"- {title}: {diff * 100:+.2f}{se_text}: {verdict}")
+        digits = 2 if scale == 100.0 else 3
+        se_text = f" ± {se * scale:.{digits}f}" if math.isfinite(se) else ""
+        lines.append(f"- {title}: {diff * scale:+.{digits}f}{se_text}: {verdict}")
     return [*lines, ""]
 
 
@@ -167,7 +172,7 @@ def report_markdown(
         ["Disparate impact (min/max)", "Std", "Gap (max−min)"], t4, fair_keys, [1.0, 100.0, 100.0]
     )
     lines += ["", "Disparate impact is a ratio (1 = parity); Std and Gap are in accuracy points.", ""]
-    lines += _verdict_lines(t4, fair_keys, ["disparate impact", "std", "gap"])
+    lines += _verdict_lines(t4, fair_keys, ["disparate impact", "std", "gap"], [1.0, 100.0, 100.0])
 
     better, worse = compare
     findings: dict[str, Any] = {}
