@@ -168,3 +168,25 @@ def test_a_tiny_run_verifies_blobs_above_chance(tmp_path: Path, loss: str) -> No
         same.append(p % 2 == 0)
     result = evaluate_pairs(emb, np.asarray(first), np.asarray(second), np.asarray(same))
     assert result.accuracy > 0.6, result.accuracy
+
+
+@pytest.fixture()
+def fresh_accelerator_state():
+    """accelerate keeps one process-wide state whose precision cannot change; reset it around the test."""
+    from accelerate.state import AcceleratorState
+
+    AcceleratorState._reset_state(reset_partial_state=True)
+    yield
+    AcceleratorState._reset_state(reset_partial_state=True)
+
+
+def test_bf16_autocast_trains_and_saves_float32_weights(tmp_path: Path, fresh_accelerator_state) -> None:
+    result = train_recognizer(
+        _config(mixed_precision="bf16", loss="adaface", epochs=1),
+        Blobs(3, 4),
+        tmp_path / "m",
+        checkpoint_dir=tmp_path / "c",
+        progress=False,
+    )
+    assert np.isfinite(result.history[0]["epoch/loss"])
+    assert all(p.dtype == torch.float32 for p in load_backbone(tmp_path / "m").parameters())
