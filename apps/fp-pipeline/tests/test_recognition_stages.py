@@ -69,10 +69,12 @@ def test_every_stage_runs_and_is_tracked(workdir: Path) -> None:
     stages.pretrain_stage(params_path=params, source="none", progress=False)
     none = json.loads((workdir / "outputs/recognition/pretrain/none/manifest.json").read_text())
     assert none["backbone"] is None
-    for loss in ("arcface", "adaface"):
-        for trial in (0, 1):
-            stages.train_stage(params_path=params, loss=loss, trial=trial, progress=False)
-            stages.eval_stage(params_path=params, loss=loss, trial=trial, progress=False)
+    for trial in ("0", "1"):  # the commands exactly as dvc.yaml calls them
+        _fp("train", "--loss", "arcface", "--trial", trial, "--pretrain", "none")
+        _fp("eval", "--loss", "arcface", "--trial", trial)
+    for trial in (0, 1):
+        stages.train_stage(params_path=params, loss="adaface", trial=trial, progress=False)
+        stages.eval_stage(params_path=params, loss="adaface", trial=trial, progress=False)
     _fp("report")
 
     run = workdir / "outputs/recognition/runs/adaface-1"
