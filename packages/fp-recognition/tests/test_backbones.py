@@ -53,6 +53,17 @@ def test_forward_shape_small_input(name):
     assert not torch.allclose(out.norm(dim=1), torch.ones(3))  # not normalised
 
 
+@pytest.mark.parametrize("name", ["iresnet18", "ir18"])
+def test_width_scales_every_stage(name):
+    model = build_backbone(name, input_size=32, embedding_size=16, width=8).eval()
+    convs = [m for m in model.modules() if isinstance(m, torch.nn.Conv2d)]
+    assert convs[0].out_channels == 8 and max(c.out_channels for c in convs) == 64
+    with torch.no_grad():
+        assert model(torch.rand(2, 3, 32, 32)).shape == (2, 16)
+    with pytest.raises(ValueError, match="width"):
+        build_backbone(name, input_size=32, width=0)
+
+
 def test_structure_details():
     iresnet = build_backbone("iresnet18", input_size=32)
     assert not iresnet.features.weight.requires_grad

@@ -9,7 +9,8 @@ The one obvious path::
     report = evaluate_bins(model, load_bins("data/faces_webface_112x112"), device="cuda")
     fairness = evaluate_rfw(model, load_rfw("data/RFW"), device="cuda").summary
 
-Training loops and the pipeline wiring are not part of this package yet. See docs/recognition.md.
+Training (margin losses on the fp-core harness, pretrain -> train with the backbone only) is
+:mod:`fp_recognition.train`. See docs/recognition.md.
 """
 
 from fp_recognition.backbones import (

@@ -28,7 +28,12 @@ PUBLISHED_PARAMETER_COUNTS: dict[str, int] = {
 
 
 def build_backbone(
-    name: str, *, input_size: int = 112, embedding_size: int = 512, dropout: float | None = None
+    name: str,
+    *,
+    input_size: int = 112,
+    embedding_size: int = 512,
+    dropout: float | None = None,
+    width: int = 64,
 ) -> nn.Module:
     """Build backbone ``name`` (one of :data:`BACKBONES`): ``[B, 3, S, S] -> [B, E]`` embeddings.
 
@@ -37,6 +42,8 @@ def build_backbone(
         input_size: S, a multiple of 16; the last feature map has side ``S / 16`` (use 32 or 48 on a CPU).
         embedding_size: E.
         dropout: before the Linear layer; ``None`` takes the family's default (iResNet 0, IR 0.4).
+        width: channels of the first stage (stages ``width * (1, 2, 4, 8)``); 64 is the published network,
+            the counts in :data:`PUBLISHED_PARAMETER_COUNTS` hold only for it. 16 makes a toy CPU model.
     """
     if name in IRESNET_LAYERS:
         return IResNet(
@@ -44,6 +51,7 @@ def build_backbone(
             input_size=input_size,
             embedding_size=embedding_size,
             dropout=0.0 if dropout is None else dropout,
+            width=width,
         )
     if name in IR_LAYERS:
         return IRNet(
@@ -51,6 +59,7 @@ def build_backbone(
             input_size=input_size,
             embedding_size=embedding_size,
             dropout=0.4 if dropout is None else dropout,
+            width=width,
         )
     raise ValueError(f"unknown backbone {name!r}; expected one of {', '.join(BACKBONES)}")
 

@@ -69,6 +69,8 @@ class IRNet(nn.Module):
         input_size: image side, a multiple of 16 (112 for the published models).
         embedding_size: E, 512 in the paper.
         dropout: dropout probability in the output layer (AdaFace's 0.4).
+        width: channels of the input layer and the first stage; the stages have ``width * (1, 2, 4, 8)``
+            (64 in the published nets).
     """
 
     def __init__(
@@ -78,28 +80,34 @@ class IRNet(nn.Module):
         input_size: int = 112,
         embedding_size: int = 512,
         dropout: float = 0.4,
+        width: int = 64,
     ) -> None:
         super().__init__()
         side = feature_side(input_size)
+        if isinstance(width, bool) or not isinstance(width, int) or width < 1:
+            raise ValueError(f"width must be a positive int, got {width!r}")
         if len(layers) != 4 or any(n < 1 for n in layers):
             raise ValueError(f"layers must be four positive unit counts, got {layers!r}")
         self.input_size = input_size
         self.embedding_size = embedding_size
+        self.width = width
         self.input_layer = nn.Sequential(
-            nn.Conv2d(3, 64, kernel_size=3, stride=1, padding=1, bias=False), nn.BatchNorm2d(64), nn.PReLU(64)
+            nn.Conv2d(3, width, kernel_size=3, stride=1, padding=1, bias=False),
+            nn.BatchNorm2d(width),
+            nn.PReLU(width),
         )
         units: list[nn.Module] = []
-        cin = 64
-        for n_units, cout in zip(layers, (64, 128, 256, 512)):
+        cin = width
+        for n_units, cout in zip(layers, (width, 2 * width, 4 * width, 8 * width)):
             units.append(BasicBlockIR(cin, cout, stride=2))
             units.extend(BasicBlockIR(cout, cout, stride=1) for _ in range(n_units - 1))
             cin = cout
         self.body = nn.Sequential(*units)
         self.output_layer = nn.Sequential(
-            nn.BatchNorm2d(512),
+            nn.BatchNorm2d(8 * width),
             nn.Dropout(p=dropout),
             nn.Flatten(),
-            nn.Linear(512 * side * side, embedding_size),
+            nn.Linear(8 * width * side * side, embedding_size),
             nn.BatchNorm1d(embedding_size, affine=False),
         )
         self._init_weights()

@@ -71,6 +71,8 @@ class IResNet(nn.Module):
         input_size: image side, a multiple of 16 (112 for the published models).
         embedding_size: E, 512 in the paper.
         dropout: dropout probability before the Linear layer (insightface's default 0).
+        width: channels of the stem and the first stage; the stages have ``width * (1, 2, 4, 8)`` (64 in
+            the published nets; a smaller width makes a toy CPU model).
     """
 
     def __init__(
@@ -80,28 +82,32 @@ class IResNet(nn.Module):
         input_size: int = 112,
         embedding_size: int = 512,
         dropout: float = 0.0,
+        width: int = 64,
     ) -> None:
         super().__init__()
         side = feature_side(input_size)
+        if isinstance(width, bool) or not isinstance(width, int) or width < 1:
+            raise ValueError(f"width must be a positive int, got {width!r}")
         if len(layers) != 4 or any(n < 1 for n in layers):
             raise ValueError(f"layers must be four positive block counts, got {layers!r}")
         self.input_size = input_size
         self.embedding_size = embedding_size
-        self.conv1 = _conv3x3(3, 64)
-        self.bn1 = nn.BatchNorm2d(64, eps=1e-5)
-        self.prelu = nn.PReLU(64)
+        self.width = width
+        self.conv1 = _conv3x3(3, width)
+        self.bn1 = nn.BatchNorm2d(width, eps=1e-5)
+        self.prelu = nn.PReLU(width)
         stages: list[nn.Module] = []
-        cin = 64
-        for n_blocks, cout in zip(layers, (64, 128, 256, 512)):
+        cin = width
+        for n_blocks, cout in zip(layers, (width, 2 * width, 4 * width, 8 * width)):
             blocks = [IBasicBlock(cin, cout, stride=2)] + [
                 IBasicBlock(cout, cout) for _ in range(n_blocks - 1)
             ]
             stages.append(nn.Sequential(*blocks))
             cin = cout
         self.layer1, self.layer2, self.layer3, self.layer4 = stages
-        self.bn2 = nn.BatchNorm2d(512, eps=1e-5)
+        self.bn2 = nn.BatchNorm2d(8 * width, eps=1e-5)
         self.dropout = nn.Dropout(p=dropout)
-        self.fc = nn.Linear(512 * side * side, embedding_size)
+        self.fc = nn.Linear(8 * width * side * side, embedding_size)
         self.features = nn.BatchNorm1d(embedding_size, eps=1e-5)
         self._init_weights()
 

@@ -1,0 +1,340 @@
+"""Face-recognition stages (QDGS's recogniser experiments) and their ``fp recognition`` commands.
+
+* ``recognition-data``: render the synthetic training and test sets (``recognition.synth``);
+* ``recognition-pretrain@<source>``: train on a source set P (``recognition.pretrain.sources``) or, for
+  ``none``, write a manifest saying there is no pretraining;
+* ``recognition-train@<loss>-<trial>``: train on ``recognition.data.train`` with the loss, seed = trial,
+  starting from the backbone of the pretraining source ``--pretrain`` (head always fresh);
+* ``recognition-eval@<loss>-<trial>``: ``.bin`` accuracies, RFW per group and fairness, ROC data;
+* ``recognition-report``: Tables 2-4 (mean ± s.e. over trials), verdicts, figures.
+
+Every stage is one MLflow run (``stage_run``). Paths: :mod:`fp_pipeline.stages.recognition_common`.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+import shutil
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from fp_pipeline.config import DEFAULT_PARAMS_PATH, ParamsError, load_params, section
+from fp_pipeline.stages.recognition_common import (
+    DATA_DIR,
+    REPORT_DIR,
+    checkpoint_dir,
+    open_training_set,
+    pretrain_dir,
+    pretrain_settings,
+    run_dir,
+    torch_threads,
+    train_settings,
+    trials,
+)
+from fp_pipeline.tracking import save_figure, stage_run
+
+__all__ = ["data_stage", "eval_stage", "pretrain_stage", "recognition_app", "report_stage", "train_stage"]
+
+NO_PRETRAINING = "none"
+_LOSS_TITLES = {"arcface": "ArcFace", "adaface": "AdaFace", "cosface": "CosFace"}
+
+
+def data_stage(*, params_path: Path, out_dir: Path | None = None, progress: bool = True) -> Path:
+    """Render the synthetic recognition sets into ``out_dir`` (default ``outputs/recognition/data``)."""
+    from fp_pipeline.synth.recognition import RecognitionSynthConfig, render_recognition_sets
+
+    params = load_params(params_path)
+    config = RecognitionSynthConfig.from_dict(section(params, "recognition.synth"))
+    out = out_dir or DATA_DIR
+    with stage_run("recognition-data", params={"recognition.synth": config.to_dict()}) as run:
+        manifest = render_recognition_sets(config, out, progress=progress)
+        counts = manifest["counts"]
+        run(
+            {
+                "images": float(manifest["images_rendered"]),
+                "identities": float(manifest["identities"]),
+                **{f"train_identities/{g}": float(n) for g, n in counts["train"]["identities"].items()},
+            },
+            0,
+        )
+        run.log_artifact(out / "manifest.json")
+    typer.echo(f"recognition-data: {manifest['images_rendered']} images in {out}")
+    return out
+
+
+def _write_manifest(path: Path, data: dict[str, Any]) -> None:
+    from fp_core.atomic import write_json
+
+    write_json(path, data)
+
+
+def pretrain_stage(*, params_path: Path, source: str, progress: bool = True) -> Path:
+    """Pretrain on ``source`` (``recognition.pretrain.sources``), or record that ``none`` has no backbone."""
+    from fp_recognition.train import RecognitionTrainConfig, train_recognizer
+
+    params = load_params(params_path)
+    torch_threads(params)
+    sources = section(params, "recognition.pretrain.sources")
+    if source not in sources:
+        raise ParamsError(
+            f"unknown pretraining source {source!r}; recognition.pretrain.sources: {list(sources)}"
+        )
+    out = pretrain_dir(source)
+    path = sources[source]
+    if source == NO_PRETRAINING or path is None:
+        with stage_run(f"recognition-pretrain@{source}", params={"source": source, "path": None}):
+            out.mkdir(parents=True, exist_ok=True)
+            _write_manifest(out / "manifest.json", {"source": source, "path": None, "backbone": None})
+        typer.echo(f"recognition-pretrain@{source}: no pretraining")
+        return out
+    config = RecognitionTrainConfig.from_dict(pretrain_settings(params))
+    dataset = open_training_set(Path(path))
+    checkpoints = checkpoint_dir(f"pretrain-{source}")
+    with stage_run(
+        f"recognition-pretrain@{source}",
+        params={"source": source, "path": str(path), "train": config.to_dict()},
+        tags={"fp.pretrain_source": source},
+    ) as run:
+        result = train_recognizer(
+            config, dataset, out / "model", checkpoint_dir=checkpoints, log=run, progress=progress,
+            tracking_id=run.run_id,
+        )  # fmt: skip
+        run.log_reference("backbone", out / "model" / "backbone.safetensors")
+        _write_manifest(
+            out / "manifest.json",
+            {"source": source, "path": str(path), "backbone": "model", "identities": result.num_classes},
+        )
+    shutil.rmtree(checkpoints, ignore_errors=True)
+    typer.echo(f"recognition-pretrain@{source}: backbone in {out / 'model'}")
+    return out
+
+
+def _pretrained_backbone(source: str) -> Path | None:
+    import json
+
+    manifest = pretrain_dir(source) / "manifest.json"
+    if not manifest.is_file():
+        raise ParamsError(f"{manifest} not found: run `fp recognition pretrain --source {source}` first")
+    backbone = json.loads(manifest.read_text(encoding="utf-8")).get("backbone")
+    return None if backbone is None else pretrain_dir(source) / backbone
+
+
+def train_stage(
+    *, params_path: Path, loss: str, trial: int, pretrain: str | None = None, progress: bool = True
+) -> Path:
+    """Train run ``<loss>-<trial>`` from the pretraining source's backbone; returns the model directory."""
+    from fp_recognition.train import RecognitionTrainConfig, train_recognizer
+
+    params = load_params(params_path)
+    torch_threads(params)
+    source = pretrain or section(params, "recognition.pretrain.use")
+    config = RecognitionTrainConfig.from_dict(train_settings(params, loss, trial))
+    init = _pretrained_backbone(source)
+    dataset = open_training_set(Path(section(params, "recognition.data.train")))
+    model_dir = run_dir(loss, trial) / "model"
+    checkpoints = checkpoint_dir(f"{loss}-{trial}")
+    name = f"recognition-train@{loss}-{trial}"
+    run_params = {"loss": loss, "trial": trial, "pretrain": source, "train": config.to_dict()}
+    with stage_run(
+        name, params=run_params, tags={"fp.loss": loss, "fp.trial": trial, "fp.pretrain": source}
+    ) as run:
+        result = train_recognizer(
+            config, dataset, model_dir, checkpoint_dir=checkpoints, log=run, progress=progress,
+            init_backbone=init, tracking_id=run.run_id,
+        )  # fmt: skip
+        _write_manifest(
+            model_dir.parent / "train.json",
+            {"loss": loss, "trial": trial, "pretrain": source, "identities": result.num_classes},
+        )
+        run.log_reference("backbone", model_dir / "backbone.safetensors")
+        if result.resumed_from_epoch is not None:
+            run.set_tags({"fp.resumed_from_epoch": result.resumed_from_epoch})
+    shutil.rmtree(checkpoints, ignore_errors=True)
+    typer.echo(f"{name}: model in {model_dir}")
+    return model_dir
+
+
+def eval_stage(*, params_path: Path, loss: str, trial: int, progress: bool = True) -> Path:
+    """Evaluate run ``<loss>-<trial>`` on the ``.bin`` sets and RFW; returns ``eval/metrics.json``."""
+    import json
+
+    from fp_pipeline.stages.recognition_eval import evaluate_recogniser
+    from fp_recognition.data import load_bins, load_rfw
+    from fp_recognition.train import load_backbone
+
+    params = load_params(params_path)
+    torch_threads(params)
+    data = section(params, "recognition.data")
+    settings = section(params, "recognition.eval")
+    model_dir = run_dir(loss, trial) / "model"
+    model = load_backbone(model_dir)
+    image_size = int(model.input_size)
+    bins = load_bins(Path(data["bins"]), data["bin_sets"])
+    rfw = load_rfw(Path(data["rfw"]), tuple(data["rfw_groups"]))
+    train_info = json.loads((model_dir.parent / "train.json").read_text(encoding="utf-8"))
+    out = model_dir.parent / "eval"
+    name = f"recognition-eval@{loss}-{trial}"
+    with stage_run(
+        name,
+        params={"loss": loss, "trial": trial, "data": data, "eval": settings},
+        tags={"fp.loss": loss, "fp.trial": trial},
+    ) as run:
+        metrics, evaluation, roc = evaluate_recogniser(
+            model,
+            bins,
+            rfw,
+            image_size=image_size,
+            batch_size=int(settings["batch_size"]),
+            flip=bool(settings["flip"]),
+            far=float(settings["far"]),
+        )
+        run(metrics, 0)
+        _write_manifest(out / "evaluation.json", {**train_info, **evaluation})
+        _write_manifest(out / "roc.json", roc)
+        _write_manifest(out / "metrics.json", metrics)
+        run.log_artifact(out / "metrics.json")
+    typer.echo(
+        f"{name}: .bin mean {metrics.get('bins/mean', math.nan):.4f}, RFW {metrics.get('rfw/mean', math.nan):.4f}"
+    )
+    return out / "metrics.json"
+
+
+def report_stage(*, params_path: Path, progress: bool = True) -> Path:
+    """Tables 2-4 over every loss and trial, verdicts and figures into ``outputs/recognition-report``."""
+    import json
+
+    from fp_core.atomic import write_json, write_text
+    from fp_pipeline.stages.recognition_plots import plot_group_accuracy, plot_roc
+    from fp_pipeline.stages.recognition_report import report_markdown
+
+    params = load_params(params_path)
+    data = section(params, "recognition.data")
+    report = section(params, "recognition.report")
+    losses = list(section(params, "recognition.losses"))
+    rows: dict[str, list[dict[str, float]]] = {}
+    curves: dict[str, Any] = {}
+    sources: set[str] = set()
+    for loss in losses:
+        for trial in trials(params):
+            eval_dir = run_dir(loss, trial) / "eval"
+            if not (eval_dir / "metrics.json").is_file():
+                raise ParamsError(
+                    f"{eval_dir / 'metrics.json'} not found: run `fp recognition eval --loss {loss} --trial {trial}`"
+                )
+            source = json.loads((eval_dir / "evaluation.json").read_text(encoding="utf-8")).get(
+                "pretrain", "?"
+            )
+            sources.add(source)
+            row = f"{_LOSS_TITLES.get(loss, loss)} (pretrain: {source})"
+            rows.setdefault(row, []).append(
+                json.loads((eval_dir / "metrics.json").read_text(encoding="utf-8"))
+            )
+            if row not in curves:
+                curves[row] = json.loads((eval_dir / "roc.json").read_text(encoding="utf-8"))
+    settings = train_settings(params, losses[0], trials(params)[0])
+    context = {
+        "training set": data["train"],
+        "backbone": f"{settings['backbone']} (width {settings.get('width', 64)}), input {settings['input_size']}, "
+        f"embedding {settings['embedding_size']}, {settings['epochs']} epochs",
+        "trials": f"{len(trials(params))} per loss (seeds {trials(params)})",
+        "pretraining": ", ".join(sorted(sources)),
+        ".bin sets": ", ".join(data["bin_sets"]),
+        "RFW groups": ", ".join(data["rfw_groups"]),
+    }
+    compare = tuple(report["compare"])
+    markdown, summary = report_markdown(
+        rows,
+        bin_sets=data["bin_sets"],
+        groups=data["rfw_groups"],
+        compare=(compare[0], compare[1]),
+        context=context,
+    )
+    with stage_run(
+        "recognition-report", params={"report": report, "losses": losses, "trials": trials(params)}
+    ) as run:
+        write_text(REPORT_DIR / "report.md", markdown + "\n")
+        write_json(REPORT_DIR / "summary.json", summary)
+        save_figure(
+            plot_group_accuracy(rows, data["rfw_groups"]), REPORT_DIR / "figures" / "group_accuracy.png", run
+        )
+        save_figure(plot_roc(curves), REPORT_DIR / "figures" / "roc.png", run)
+        run.log_artifact(REPORT_DIR / "report.md")
+        for row, finding in summary["findings"].items():
+            key = re.sub(r"[^0-9A-Za-z_\-. /]", "_", row)
+            run.set_tags({f"finding.{key}": f"{finding['chance']}; {finding['group_gap_verdict']}"[:5000]})
+    typer.echo(f"recognition-report: {REPORT_DIR / 'report.md'}")
+    return REPORT_DIR / "report.md"
+
+
+# -- the `fp recognition` commands (registered in cli.py as `app.add_typer(recognition_app, name="recognition")`)
+
+recognition_app = typer.Typer(
+    help="Face recognition (QDGS): synthetic sets, pretraining, ArcFace/AdaFace training, evaluation, report.",
+    no_args_is_help=True,
+)
+ParamsOption = Annotated[Path, typer.Option("--params", help="params.yaml to read every setting from.")]
+ProgressOption = Annotated[bool, typer.Option("--progress/--no-progress", help="Show progress bars.")]
+LossOption = Annotated[str, typer.Option("--loss", help="A key of recognition.losses (arcface, adaface).")]
+TrialOption = Annotated[int, typer.Option("--trial", help="One of recognition.trials (also the seed).")]
+
+
+@recognition_app.command("data")
+def recognition_data(params: ParamsOption = DEFAULT_PARAMS_PATH, progress: ProgressOption = True) -> None:
+    """Render the synthetic training set (folder + .rec), RFW-like and .bin test sets (recognition.synth)."""
+    from fp_pipeline.stages.recognition import data_stage
+
+    data_stage(params_path=params, progress=progress)
+
+
+@recognition_app.command("pretrain")
+def recognition_pretrain(
+    source: Annotated[
+        str, typer.Option("--source", help="A key of recognition.pretrain.sources.")
+    ] = NO_PRETRAINING,
+    params: ParamsOption = DEFAULT_PARAMS_PATH,
+    progress: ProgressOption = True,
+) -> None:
+    """Pretrain a backbone on a source set (`none`: record that there is no pretraining)."""
+    from fp_pipeline.stages.recognition import pretrain_stage
+
+    pretrain_stage(params_path=params, source=source, progress=progress)
+
+
+@recognition_app.command("train")
+def recognition_train(
+    loss: LossOption = "arcface",
+    trial: TrialOption = 0,
+    pretrain: Annotated[
+        str | None, typer.Option("--pretrain", help="Pretraining source; default recognition.pretrain.use.")
+    ] = None,
+    params: ParamsOption = DEFAULT_PARAMS_PATH,
+    progress: ProgressOption = True,
+) -> None:
+    """Train one recogniser (resumes from its last checkpoint when one exists)."""
+    from fp_pipeline.stages.recognition import train_stage
+
+    train_stage(params_path=params, loss=loss, trial=trial, pretrain=pretrain, progress=progress)
+
+
+@recognition_app.command("eval")
+def recognition_eval(
+    loss: LossOption = "arcface",
+    trial: TrialOption = 0,
+    params: ParamsOption = DEFAULT_PARAMS_PATH,
+    progress: ProgressOption = True,
+) -> None:
+    """Evaluate one recogniser: .bin accuracies, RFW per group, disparate impact, ROC."""
+    from fp_pipeline.stages.recognition import eval_stage
+
+    eval_stage(params_path=params, loss=loss, trial=trial, progress=progress)
+
+
+@recognition_app.command("report")
+def recognition_report(params: ParamsOption = DEFAULT_PARAMS_PATH, progress: ProgressOption = True) -> None:
+    """Tables 2-4 (mean ± s.e. over trials), verdicts and figures."""
+    from fp_pipeline.stages.recognition import report_stage
+
+    report_stage(params_path=params, progress=progress)

@@ -1,0 +1,118 @@
+"""What every face-recognition stage shares: where outputs live and how params become run settings.
+
+Layout (all under ``outputs/``)::
+
+    recognition/data/                      the synthetic sets (recognition-data)
+    recognition/pretrain/<source>/         manifest.json (+ model/ unless the source is `none`)
+    recognition/runs/<loss>-<trial>/model/ backbone.safetensors, backbone.json, head, history
+    recognition/runs/<loss>-<trial>/eval/  metrics.json (DVC metrics), evaluation.json, roc.json
+    recognition-report/                    report.md, summary.json, figures/*.png
+    checkpoints/recognition-<loss>-<trial>/, checkpoints/recognition-pretrain-<source>/  (resumable)
+
+A run's settings are ``recognition.model`` then ``recognition.train`` then ``recognition.losses.<loss>``
+merged, with ``seed = trial``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from fp_pipeline.config import ParamsError, deep_merge, section
+
+__all__ = [
+    "CHECKPOINT_ROOT",
+    "DATA_DIR",
+    "OUTPUT_ROOT",
+    "REPORT_DIR",
+    "checkpoint_dir",
+    "open_training_set",
+    "pretrain_dir",
+    "pretrain_settings",
+    "run_dir",
+    "torch_threads",
+    "train_settings",
+    "trials",
+]
+
+OUTPUT_ROOT = Path("outputs/recognition")
+DATA_DIR = OUTPUT_ROOT / "data"
+REPORT_DIR = Path("outputs/recognition-report")
+CHECKPOINT_ROOT = Path("outputs/checkpoints")
+
+
+def run_dir(loss: str, trial: int) -> Path:
+    """``outputs/recognition/runs/<loss>-<trial>``."""
+    return OUTPUT_ROOT / "runs" / f"{loss}-{int(trial)}"
+
+
+def pretrain_dir(source: str) -> Path:
+    """``outputs/recognition/pretrain/<source>``."""
+    return OUTPUT_ROOT / "pretrain" / source
+
+
+def checkpoint_dir(name: str) -> Path:
+    """``outputs/checkpoints/recognition-<name>``: resumable checkpoints, outside the DVC outputs."""
+    return CHECKPOINT_ROOT / f"recognition-{name}"
+
+
+def trials(params: dict[str, Any]) -> list[int]:
+    """``recognition.trials``: distinct ints >= 0; trial ``k`` trains with seed ``k``."""
+    values = section(params, "recognition.trials")
+    if (
+        not isinstance(values, list)
+        or not values
+        or not all(isinstance(t, int) and not isinstance(t, bool) and t >= 0 for t in values)
+        or len(set(values)) != len(values)
+    ):
+        raise ParamsError(
+            f"recognition.trials must be a non-empty list of distinct ints >= 0, got {values!r}"
+        )
+    return values
+
+
+def train_settings(params: dict[str, Any], loss: str, trial: int) -> dict[str, Any]:
+    """The settings of run ``<loss>-<trial>`` (module doc)."""
+    losses = section(params, "recognition.losses")
+    if loss not in losses:
+        raise ParamsError(
+            f"unknown recognition loss {loss!r}; recognition.losses defines: {', '.join(losses)}"
+        )
+    if trial not in trials(params):
+        raise ParamsError(f"trial {trial} is not one of recognition.trials {trials(params)}")
+    merged = deep_merge(section(params, "recognition.model"), section(params, "recognition.train"))
+    merged = deep_merge(merged, losses[loss] or {})
+    merged["seed"] = int(trial)
+    return merged
+
+
+def pretrain_settings(params: dict[str, Any]) -> dict[str, Any]:
+    """The pretraining run's settings: ``recognition.pretrain.train`` over model and train."""
+    merged = deep_merge(section(params, "recognition.model"), section(params, "recognition.train"))
+    return deep_merge(merged, section(params, "recognition.pretrain.train") or {})
+
+
+def open_training_set(path: Path) -> Any:
+    """A ``.rec`` directory (``train.rec`` inside) as a ``RecordDataset``, any other folder as an
+    ``ImageFolderDataset``."""
+    from fp_recognition.data import ImageFolderDataset, RecordDataset
+
+    path = Path(path)
+    if (path / "train.rec").is_file():
+        return RecordDataset(path)
+    if not path.is_dir():
+        raise ParamsError(f"training set {path} not found (an image folder or a directory with train.rec)")
+    return ImageFolderDataset(path)
+
+
+def torch_threads(params: dict[str, Any]) -> None:
+    """Apply ``recognition.torch_threads`` if > 0, else ``runtime.torch_threads`` (0: torch's default).
+
+    The toy networks run fastest on one thread when the CPU is shared (more threads wait on each other).
+    """
+    import torch
+
+    threads = int(params.get("recognition", {}).get("torch_threads", 0) or 0)
+    threads = threads or int(params.get("runtime", {}).get("torch_threads", 0) or 0)
+    if threads > 0:
+        torch.set_num_threads(threads)
