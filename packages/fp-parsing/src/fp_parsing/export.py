@@ -46,7 +46,8 @@ import torch
 from PIL import Image
 from torch.utils.data import DataLoader, Dataset
 
-from fp_core.atomic import atomic_output_dir, write_json
+from fp_core.atomic import atomic_output_dir
+from fp_core.manifest import read_manifest, write_manifest
 from fp_core.seeds import torch_generator
 from fp_parsing.data import write_part_masks
 from fp_parsing.evaluate import predict, resolve_device
@@ -374,6 +375,78 @@ def export_predictions(
     """
     from tqdm.auto import tqdm
 
+    _check_export_args(resolution, perturbations, severities, splits)
+    source_root = Path(source_root)
+    device = resolve_device(device)
+    class_names = list(next(iter(splits.values())).class_names)  # type: ignore[attr-defined]
+    if len(class_names) > len(PALETTE):
+        raise ValueError(f"the palette has {len(PALETTE)} colours for {len(class_names)} classes")
+    sets = (
+        [(kind, float(severity)) for kind in perturbations for severity in severities]
+        if perturbed_split in splits
+        else []
+    )
+    was_training = model.training
+    model.to(device).eval()
+    indices: dict[str, list[int]] = {}
+    try:
+        with atomic_output_dir(out_dir) as tmp:
+            writer = _PairWriter(tmp, source_root, label_order, with_dataset)
+            for split, split_set in splits.items():
+                split_sets = sets if split == perturbed_split else []
+                writer.make_split(split, [perturbed_set_name(k, s) for k, s in split_sets])
+                loader = DataLoader(
+                    split_set,
+                    batch_size=batch_size,
+                    shuffle=False,
+                    num_workers=num_workers,
+                    pin_memory=device.type == "cuda",
+                )
+                indices[split] = []
+                for b, batch in enumerate(
+                    tqdm(loader, desc=f"export {split}", disable=not progress, leave=False)
+                ):
+                    images = batch["image"].to(device, non_blocking=True)
+                    if images.shape[-2] != images.shape[-1]:
+                        raise ValueError(f"export needs square model inputs, got {tuple(images.shape[-2:])}")
+                    resolution = resolution or int(images.shape[-1])
+                    batch_indices = [int(i) for i in batch["index"].tolist()]
+                    writer.clean(split, batch_indices, predict(model, images), resolution)
+                    for kind, severity in split_sets:
+                        generator = torch_generator(seed, "export", kind, str(severity), b, device=device)
+                        noisy = perturb(images, kind, severity, generator=generator)
+                        folder = tmp / "perturbed" / perturbed_set_name(kind, severity)
+                        writer.perturbed(folder, batch_indices, noisy, predict(model, noisy), resolution)
+                    indices[split].extend(batch_indices)
+                indices[split].sort()
+            manifest = _export_manifest(
+                resolution=resolution,
+                label_order=label_order,
+                class_names=class_names,
+                indices=indices,
+                sets=sets,
+                perturbed_split=perturbed_split,
+                seed=seed,
+                source_root=source_root,
+                provenance=provenance,
+                params=params,
+                with_dataset=with_dataset,
+            )
+            inputs, settings = manifest.pop("inputs"), manifest.pop("params")
+            write_manifest(
+                tmp, EXPORT_KIND, version=EXPORT_FORMAT_VERSION, inputs=inputs, params=settings, **manifest
+            )
+    finally:
+        model.train(was_training)
+    return read_manifest(out_dir, EXPORT_KIND)
+
+
+def _check_export_args(
+    resolution: int | None,
+    perturbations: Sequence[str],
+    severities: Sequence[float],
+    splits: Mapping[str, Dataset],
+) -> None:
     _check_resolution(resolution)
     for kind in perturbations:
         if kind not in PERTURBATIONS:
@@ -383,114 +456,104 @@ def export_predictions(
             raise ValueError(f"severities must be numbers in [0, 1], got {severity!r}")
     if not splits:
         raise ValueError("export_predictions needs at least one split")
-    source_root = Path(source_root)
-    device = resolve_device(device)
-    model.to(device)
-    was_training = model.training
-    model.eval()
-    class_names = list(next(iter(splits.values())).class_names)  # type: ignore[attr-defined]
-    if len(class_names) > len(PALETTE):
-        raise ValueError(f"the palette has {len(PALETTE)} colours for {len(class_names)} classes")
-    sets = (
-        [(kind, float(severity)) for kind in perturbations for severity in severities]
-        if perturbed_split in splits
-        else []
-    )
-    indices: dict[str, list[int]] = {}
-    try:
-        with atomic_output_dir(out_dir) as tmp:
-            tree = tmp / "dataset"
-            if with_dataset:
-                (tree / IMAGE_DIR).mkdir(parents=True)
-                for name in SIDE_FILES:
-                    if (source_root / name).is_file():
-                        shutil.copyfile(source_root / name, tree / name)
-            for split, split_set in splits.items():
-                _make_folders(tmp / split)
-                split_sets = sets if split == perturbed_split else []
-                for kind, severity in split_sets:
-                    _make_folders(tmp / "perturbed" / perturbed_set_name(kind, severity))
-                indices[split] = []
-                loader = DataLoader(
-                    split_set,
-                    batch_size=batch_size,
-                    shuffle=False,
-                    num_workers=num_workers,
-                    pin_memory=device.type == "cuda",
-                )
-                for b, batch in enumerate(
-                    tqdm(loader, desc=f"export {split}", disable=not progress, leave=False)
-                ):
-                    images = batch["image"].to(device, non_blocking=True)
-                    if resolution is None:
-                        resolution = int(images.shape[-1])
-                    if images.shape[-2] != images.shape[-1]:
-                        raise ValueError(f"export needs square model inputs, got {tuple(images.shape[-2:])}")
-                    batch_indices = [int(i) for i in batch["index"].tolist()]
-                    labels = predict(model, images).to(torch.uint8).cpu().numpy()
-                    for index, label_map in zip(batch_indices, labels, strict=True):
-                        label_map = _resize_labels(label_map, resolution)
-                        _write_map(tmp / split, index, label_map)
-                        source = _source_image(source_root, index)
-                        original = _read_rgb(source)
-                        image = _resize_image(original, resolution)
-                        Image.fromarray(image).save(tmp / split / "images" / f"{index}.png")
-                        if with_dataset:
-                            target = tree / IMAGE_DIR / f"{index}.jpg"
-                            if original.shape[:2] == (resolution, resolution):
-                                shutil.copyfile(source, target)
-                            else:
-                                Image.fromarray(image).save(target, quality=95)
-                            write_part_masks(label_map, tree / "CelebAMask-HQ-mask-anno", index, label_order)
-                        indices[split].append(index)
-                    for kind, severity in split_sets:
-                        folder = tmp / "perturbed" / perturbed_set_name(kind, severity)
-                        generator = torch_generator(seed, "export", kind, str(severity), b, device=device)
-                        noisy = perturb(images, kind, severity, generator=generator)
-                        noisy_labels = predict(model, noisy).to(torch.uint8).cpu().numpy()
-                        for index, label_map, image in zip(
-                            batch_indices, noisy_labels, _to_uint8(noisy), strict=True
-                        ):
-                            _write_map(folder, index, _resize_labels(label_map, resolution))
-                            Image.fromarray(_resize_image(image, resolution)).save(
-                                folder / "images" / f"{index}.png"
-                            )
-                indices[split].sort()
-            manifest = {
-                "kind": EXPORT_KIND,
-                "format_version": EXPORT_FORMAT_VERSION,
-                "what": "predicted face-parsing label maps with their images, aligned at one resolution",
-                "resolution": resolution,
-                "label_order": label_order,
-                "class_names": class_names,
-                "num_classes": len(class_names),
-                "palette": PALETTE[: len(class_names)].tolist(),
-                "splits": {split: {"count": len(ids), "indices": ids} for split, ids in indices.items()},
-                "counts": {split: len(ids) for split, ids in indices.items()},
-                "perturbed": {
-                    "split": perturbed_split if sets else None,
-                    "seed": seed,
-                    "sets": {
-                        perturbed_set_name(kind, severity): {
-                            "kind": kind,
-                            "severity": severity,
-                            "count": len(indices[perturbed_split]),
-                            "dir": f"perturbed/{perturbed_set_name(kind, severity)}",
-                        }
-                        for kind, severity in sets
-                    },
-                },
-                "resize": {
-                    "labels": "nearest neighbour from the model's input size",
-                    "images": "PIL bilinear from the source image (as the loader resizes)",
-                },
-                "provenance": dict(provenance or {}),
-                "inputs": {"source_root": str(source_root)},
-                "params": dict(params or {}),
-                "layout": LAYOUT,
-                "dataset": "dataset" if with_dataset else None,
-            }
-            write_json(tmp / MANIFEST, manifest)
-    finally:
-        model.train(was_training)
-    return manifest
+
+
+class _PairWriter:
+    """Writes one export's files: (label map, colour map, image) per index at the resolution, and the
+    optional CelebAMask-HQ-layout tree (image copies, never links, and part masks)."""
+
+    def __init__(self, root: Path, source_root: Path, label_order: str, with_dataset: bool) -> None:
+        self.root, self.source_root, self.label_order = root, source_root, label_order
+        self.tree = root / "dataset" if with_dataset else None
+        if self.tree is not None:
+            (self.tree / IMAGE_DIR).mkdir(parents=True)
+            for name in SIDE_FILES:
+                if (source_root / name).is_file():
+                    shutil.copyfile(source_root / name, self.tree / name)
+
+    def make_split(self, split: str, perturbed_sets: Sequence[str]) -> None:
+        _make_folders(self.root / split)
+        for name in perturbed_sets:
+            _make_folders(self.root / "perturbed" / name)
+
+    def clean(self, split: str, indices: Sequence[int], labels: torch.Tensor, resolution: int) -> None:
+        """``labels [B, H, W]`` predicted from the clean images of ``indices``."""
+        for index, label_map in zip(indices, labels.to(torch.uint8).cpu().numpy(), strict=True):
+            label_map = _resize_labels(label_map, resolution)
+            _write_map(self.root / split, index, label_map)
+            source = _source_image(self.source_root, index)
+            original = _read_rgb(source)
+            image = _resize_image(original, resolution)
+            Image.fromarray(image).save(self.root / split / "images" / f"{index}.png")
+            if self.tree is not None:
+                target = self.tree / IMAGE_DIR / f"{index}.jpg"
+                if original.shape[:2] == (resolution, resolution):
+                    shutil.copyfile(source, target)
+                else:
+                    Image.fromarray(image).save(target, quality=95)
+                write_part_masks(label_map, self.tree / "CelebAMask-HQ-mask-anno", index, self.label_order)
+
+    def perturbed(
+        self,
+        folder: Path,
+        indices: Sequence[int],
+        images: torch.Tensor,
+        labels: torch.Tensor,
+        resolution: int,
+    ) -> None:
+        """``images [B, 3, H, W]`` (perturbed inputs) and ``labels [B, H, W]`` predicted from them."""
+        label_maps = labels.to(torch.uint8).cpu().numpy()
+        for index, label_map, image in zip(indices, label_maps, _to_uint8(images), strict=True):
+            _write_map(folder, index, _resize_labels(label_map, resolution))
+            Image.fromarray(_resize_image(image, resolution)).save(folder / "images" / f"{index}.png")
+
+
+def _export_manifest(
+    *,
+    resolution: int | None,
+    label_order: str,
+    class_names: list[str],
+    indices: Mapping[str, list[int]],
+    sets: Sequence[tuple[str, float]],
+    perturbed_split: str,
+    seed: int,
+    source_root: Path,
+    provenance: Mapping[str, Any] | None,
+    params: Mapping[str, Any] | None,
+    with_dataset: bool,
+) -> dict[str, Any]:
+    """The manifest's fields besides ``kind``, ``format_version`` and ``created_by`` (which
+    :func:`fp_core.manifest.write_manifest` adds)."""
+    perturbed_count = len(indices.get(perturbed_split, []))
+    return {
+        "what": "predicted face-parsing label maps with their images, aligned at one resolution",
+        "resolution": resolution,
+        "label_order": label_order,
+        "class_names": class_names,
+        "num_classes": len(class_names),
+        "palette": PALETTE[: len(class_names)].tolist(),
+        "splits": {split: {"count": len(ids), "indices": ids} for split, ids in indices.items()},
+        "counts": {split: len(ids) for split, ids in indices.items()},
+        "perturbed": {
+            "split": perturbed_split if sets else None,
+            "seed": seed,
+            "sets": {
+                perturbed_set_name(kind, severity): {
+                    "kind": kind,
+                    "severity": severity,
+                    "count": perturbed_count,
+                    "dir": f"perturbed/{perturbed_set_name(kind, severity)}",
+                }
+                for kind, severity in sets
+            },
+        },
+        "resize": {
+            "labels": "nearest neighbour from the model's input size",
+            "images": "PIL bilinear from the source image (as the loader resizes)",
+        },
+        "provenance": dict(provenance or {}),
+        "inputs": {"source_root": str(source_root)},
+        "params": dict(params or {}),
+        "layout": LAYOUT,
+        "dataset": "dataset" if with_dataset else None,
+    }

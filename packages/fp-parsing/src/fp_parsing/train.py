@@ -321,6 +321,86 @@ def parser_step(
     return record
 
 
+def _harness(
+    config: TrainConfig,
+    checkpoint_dir: str | os.PathLike[str],
+    log: LogFn | None,
+    progress: bool,
+    tracking_id: str | None,
+    train_set: Any,
+) -> Any:
+    from fp_core.training import HarnessConfig, TrainingHarness
+
+    return TrainingHarness(
+        HarnessConfig(
+            checkpoint_dir=checkpoint_dir,
+            mixed_precision=config.mixed_precision,
+            cpu=config.cpu,
+            checkpoint_every=config.checkpoint_every,
+            keep=config.keep_checkpoints,
+            max_grad_norm=config.max_grad_norm,
+            progress=progress,
+        ),
+        run_config=config.to_dict(),
+        log=log,
+        tracking_id=tracking_id,
+        describe_batch=_describe_batch(train_set),
+    )
+
+
+def _training_objects(
+    config: TrainConfig, train_set: Any
+) -> tuple[Any, Any, DataLoader, ObjectiveWeighting, Any]:
+    """The seeded U-Net, Adam (over the model's and the weighting's parameters), the loader, the weighting and
+    the schedule."""
+    torch.manual_seed(derive_seed(config.seed, "init"))
+    model = build_parser(
+        encoder_name=config.encoder_name,
+        encoder_weights=config.encoder_weights,
+        num_classes=config.num_classes,
+        encoder_depth=config.encoder_depth,
+        decoder_channels=config.decoder_channels,
+    )
+    schedule = build_schedule(config.schedule, config.epochs)
+    weighting = ObjectiveWeighting(
+        config.weighting,
+        schedule,
+        options=config.weighting_options,
+        balance=config.balance,
+        path=config.gradient_path,
+    )
+    optimizer = torch.optim.Adam(
+        [*model.parameters(), *weighting.parameters()], lr=config.lr, weight_decay=config.weight_decay
+    )
+    loader = DataLoader(
+        train_set,
+        batch_size=config.batch_size,
+        sampler=EpochPermutationSampler(len(train_set), config.seed),
+        drop_last=True,
+        num_workers=config.num_workers,
+    )
+    if len(loader) == 0:
+        raise ConfigError(
+            f"the training split has {len(train_set)} images, fewer than batch_size={config.batch_size}"
+        )
+    return model, optimizer, loader, weighting, schedule
+
+
+def _write_model(
+    model_dir: Path,
+    model: torch.nn.Module,
+    config: TrainConfig,
+    history: list[dict[str, float]],
+    table: dict[str, list[float]],
+) -> None:
+    """``model_dir`` replaced atomically: weights, parser config, history, training config, weights table."""
+    with atomic_output_dir(model_dir) as tmp:
+        save_parser(model, tmp, config.model_config())
+        write_json(tmp / "history.json", history)
+        write_json(tmp / "train_config.json", config.to_dict())
+        (tmp / "schedule.csv").write_text(schedule_csv(table), encoding="utf-8")
+
+
 def train_parser(
     config: TrainConfig,
     train_set: Dataset,
@@ -348,68 +428,21 @@ def train_parser(
         groupings: the fairness groupings (default :func:`fp_parsing.groups.groupings_for` of ``train_set``
             with ``config.fairness``, which warns when skin tone is asked for and the dataset has none).
     """
-    from fp_core.training import HarnessConfig, TrainingHarness
-
-    harness = TrainingHarness(
-        HarnessConfig(
-            checkpoint_dir=checkpoint_dir,
-            mixed_precision=config.mixed_precision,
-            cpu=config.cpu,
-            checkpoint_every=config.checkpoint_every,
-            keep=config.keep_checkpoints,
-            max_grad_norm=config.max_grad_norm,
-            progress=progress,
-        ),
-        run_config=config.to_dict(),
-        log=log,
-        tracking_id=tracking_id,
-        describe_batch=_describe_batch(train_set),
-    )
-    torch.manual_seed(derive_seed(config.seed, "init"))
-    model = build_parser(
-        encoder_name=config.encoder_name,
-        encoder_weights=config.encoder_weights,
-        num_classes=config.num_classes,
-        encoder_depth=config.encoder_depth,
-        decoder_channels=config.decoder_channels,
-    )
-    schedule = build_schedule(config.schedule, config.epochs)
-    weighting = ObjectiveWeighting(
-        config.weighting,
-        schedule,
-        options=config.weighting_options,
-        balance=config.balance,
-        path=config.gradient_path,
-    )
-    extra_params = weighting.parameters()
-    optimizer = torch.optim.Adam(
-        [*model.parameters(), *extra_params], lr=config.lr, weight_decay=config.weight_decay
-    )
-    loader = DataLoader(
-        train_set,
-        batch_size=config.batch_size,
-        sampler=EpochPermutationSampler(len(train_set), config.seed),  # type: ignore[arg-type]
-        drop_last=True,
-        num_workers=config.num_workers,
-    )
-    if len(loader) == 0:
-        raise ConfigError(
-            f"the training split has {len(train_set)} images, fewer than batch_size={config.batch_size}"  # type: ignore[arg-type]
-        )
+    harness = _harness(config, checkpoint_dir, log, progress, tracking_id, train_set)
+    model, optimizer, loader, weighting, schedule = _training_objects(config, train_set)
     model, optimizer, loader = harness.prepare(model, optimizer, loader)
     if isinstance(weighting.method, torch.nn.Module):
         weighting.method.to(harness.device)
     if weighting.stateful() is not None:
         harness.register(weighting.stateful())
-    resumed = harness.resume()
-    resumed_from = harness.state.epoch if resumed else None
+    resumed_from = harness.state.epoch if harness.resume() else None
     steps_per_epoch = (
         len(loader) if config.max_steps_per_epoch <= 0 else min(len(loader), config.max_steps_per_epoch)
     )
     if groupings is None:
         groupings = groupings_for(train_set, config.fairness.attributes, skin_tone=config.fairness.skin_tone)
     objectives = _objectives(config, groupings)
-    params = [p for p in model.parameters() if p.requires_grad] + extra_params
+    params = [p for p in model.parameters() if p.requires_grad] + weighting.parameters()
 
     for epoch in harness.epochs(config.epochs):
         if hasattr(train_set, "set_epoch"):
@@ -427,19 +460,13 @@ def train_parser(
             harness.log_step(record)
         weighting.end_epoch()
 
-    history = harness.state.history
-    table = _weights_table(weighting, history, schedule, config.epochs)
-    model_dir = Path(model_dir)
+    table = _weights_table(weighting, harness.state.history, schedule, config.epochs)
     if harness.is_main_process:
-        with atomic_output_dir(model_dir) as tmp:
-            save_parser(harness.unwrap(model), tmp, config.model_config())
-            write_json(tmp / "history.json", history)
-            write_json(tmp / "train_config.json", config.to_dict())
-            (tmp / "schedule.csv").write_text(schedule_csv(table), encoding="utf-8")
+        _write_model(Path(model_dir), harness.unwrap(model), config, harness.state.history, table)
     harness.wait()
     return TrainResult(
-        model_dir=model_dir,
-        history=history,
+        model_dir=Path(model_dir),
+        history=harness.state.history,
         resumed_from_epoch=resumed_from,
         weights_table=table,
         tracking_id=harness.state.tracking_id,
