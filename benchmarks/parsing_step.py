@@ -32,12 +32,18 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=15)
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--encoder", default="resnet34")
+    parser.add_argument("--encoder-depth", type=int, default=5)
     parser.add_argument("--decoder-channels", type=int, nargs="*", default=None)
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     torch.manual_seed(0)
 
-    model = build_parser(encoder_name=args.encoder, num_classes=19, decoder_channels=args.decoder_channels)
+    model = build_parser(
+        encoder_name=args.encoder,
+        num_classes=19,
+        encoder_depth=args.encoder_depth,
+        decoder_channels=args.decoder_channels,
+    )
     optimizer = torch.optim.Adam(model.parameters(), lr=1e-4)
     images = torch.rand(args.batch, 3, args.size, args.size)
     masks = torch.randint(0, 19, (args.batch, args.size, args.size))
@@ -87,6 +93,7 @@ def main() -> None:
         "image_size": args.size,
         "batch": args.batch,
         "encoder": args.encoder,
+        "encoder_depth": args.encoder_depth,
         "decoder_channels": args.decoder_channels,
         "threads": args.threads,
         "repeats": args.repeats,
