@@ -197,3 +197,29 @@ def test_config_is_validated(tmp_path: Path) -> None:
         HarnessConfig(checkpoint_dir=tmp_path, mixed_precision="fp8")
     with pytest.raises(ValueError, match="keep"):
         HarnessConfig(checkpoint_dir=tmp_path, keep=0)
+
+
+def test_harness_config_from_a_trainer_config(tmp_path: Path) -> None:
+    class Settings:
+        mixed_precision = "bf16"
+        cpu = True
+        checkpoint_every = 7
+        keep_checkpoints = 3
+        max_grad_norm = 1.5
+
+    config = HarnessConfig.from_settings(Settings(), tmp_path, progress=False)
+    assert (
+        config.mixed_precision,
+        config.cpu,
+        config.checkpoint_every,
+        config.keep,
+        config.max_grad_norm,
+    ) == (
+        "bf16",
+        True,
+        7,
+        3,
+        1.5,
+    )
+    assert config.checkpoint_dir == tmp_path and config.progress is False
+    assert HarnessConfig.from_settings(object(), tmp_path).keep == 2  # missing names keep the defaults

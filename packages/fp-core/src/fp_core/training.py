@@ -126,6 +126,23 @@ class HarnessConfig:
         if self.max_grad_norm is not None and not self.max_grad_norm > 0:
             raise ValueError(f"max_grad_norm must be > 0 or None, got {self.max_grad_norm}")
 
+    @classmethod
+    def from_settings(
+        cls, settings: Any, checkpoint_dir: str | os.PathLike[str], *, progress: bool = True
+    ) -> HarnessConfig:
+        """The harness settings a trainer's config carries under the conventional names
+        (``mixed_precision``, ``cpu``, ``checkpoint_every``, ``keep_checkpoints``, ``max_grad_norm``; any
+        missing one keeps its default)."""
+        names = {
+            "mixed_precision": "mixed_precision",
+            "cpu": "cpu",
+            "checkpoint_every": "checkpoint_every",
+            "keep_checkpoints": "keep",
+            "max_grad_norm": "max_grad_norm",
+        }
+        values = {field: getattr(settings, name) for name, field in names.items() if hasattr(settings, name)}
+        return cls(checkpoint_dir=checkpoint_dir, progress=progress, **values)
+
 
 @dataclass
 class TrainingState:

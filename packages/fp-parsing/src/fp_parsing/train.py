@@ -332,15 +332,7 @@ def _harness(
     from fp_core.training import HarnessConfig, TrainingHarness
 
     return TrainingHarness(
-        HarnessConfig(
-            checkpoint_dir=checkpoint_dir,
-            mixed_precision=config.mixed_precision,
-            cpu=config.cpu,
-            checkpoint_every=config.checkpoint_every,
-            keep=config.keep_checkpoints,
-            max_grad_norm=config.max_grad_norm,
-            progress=progress,
-        ),
+        HarnessConfig.from_settings(config, checkpoint_dir, progress=progress),
         run_config=config.to_dict(),
         log=log,
         tracking_id=tracking_id,

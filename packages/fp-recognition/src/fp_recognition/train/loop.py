@@ -149,15 +149,7 @@ def train_recognizer(
         "init_backbone": None if init_backbone is None else str(init_backbone),
     }
     harness = TrainingHarness(
-        HarnessConfig(
-            checkpoint_dir=checkpoint_dir,
-            mixed_precision=config.mixed_precision,
-            cpu=config.cpu,
-            checkpoint_every=config.checkpoint_every,
-            keep=config.keep_checkpoints,
-            max_grad_norm=config.max_grad_norm,
-            progress=progress,
-        ),
+        HarnessConfig.from_settings(config, checkpoint_dir, progress=progress),
         run_config=run_config,
         log=log,
         tracking_id=tracking_id,
