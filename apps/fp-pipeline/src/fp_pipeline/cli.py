@@ -17,6 +17,7 @@ from typer.core import TyperGroup
 
 from fp_pipeline.config import DEFAULT_PARAMS_PATH
 from fp_pipeline.errors import debug_requested, is_user_error, one_line
+from fp_pipeline.stages.qdgs_shapes import qdgs_app
 from fp_pipeline.stages.recognition import recognition_app
 
 __all__ = ["USER_ERROR_EXIT_CODE", "app", "main", "report_user_error"]
@@ -62,6 +63,7 @@ parsing_app = typer.Typer(
 app.add_typer(data_app, name="data")
 app.add_typer(parsing_app, name="parsing")
 app.add_typer(recognition_app, name="recognition")
+app.add_typer(qdgs_app, name="qdgs")
 
 ParamsOption = Annotated[Path, typer.Option("--params", help="params.yaml to read every setting from.")]
 ProgressOption = Annotated[bool, typer.Option("--progress/--no-progress", help="Show progress bars.")]

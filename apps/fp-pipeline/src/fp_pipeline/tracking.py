@@ -62,6 +62,7 @@ PAPER_OF_PREFIX: dict[str, str] = {
     "fairhuman": "fairhuman",
     "qdgs": "qdgs",
     "clip": "qdgs",
+    "shapes": "qdgs",
     "recognition": "qdgs",
 }
 _METRIC_NAME = re.compile(r"[^0-9A-Za-z_\-. /]")
