@@ -92,16 +92,24 @@ def test_vae_shapes_and_parameter_count():
     assert gen.mean_prior_norm == pytest.approx(2.3499, abs=1e-4)
 
 
-def test_tiny_vae_training_lowers_its_loss():
+def test_tiny_vae_training_lowers_its_loss(tmp_path):
     data = make_shapes(8, 0.5, seed=0, augmented=False)
     torch.manual_seed(0)
     vae = ShapesVAE()
     logged = []
     losses = train_vae(
-        vae, data.images, epochs=3, seed=0, batch_size=4, log=lambda m, s: logged.append((s, m))
+        vae,
+        data.images,
+        epochs=3,
+        seed=0,
+        batch_size=4,
+        checkpoint_dir=tmp_path / "ckpt",
+        log=lambda m, s: logged.append((s, dict(m))),
     )
     assert losses[-1] < losses[0]
-    assert [s for s, _ in logged] == [1, 2, 3] and "vae/loss" in logged[0][1]
+    epochs = [(s, m) for s, m in logged if "epoch/vae/loss" in m]
+    assert [s for s, _ in epochs] == [0, 1, 2]
+    assert [m["epoch/vae/loss"] for _, m in epochs] == pytest.approx(losses)
 
 
 def test_classifier_output_and_training_step():

@@ -7,24 +7,51 @@ padding 1 (16 -> 32 -> 64 -> 128; channels 32 -> 32 -> 16 -> 3; ReLU between), s
 
 Training maximises the ELBO: loss per image = binary cross-entropy of the reconstruction summed over pixels +
 ``KL(q(z|x) || N(0, I))`` summed over latent dims, averaged over the batch (BCE because the images are mostly
-saturated white and two flat colours; the decoder ends in a sigmoid). Adam.
+saturated white and two flat colours; the decoder ends in a sigmoid). Adam, on
+:class:`fp_core.training.TrainingHarness` (checkpoints and resume). :func:`save_vae` / :func:`load_vae` write
+and read a trained VAE: ``model.safetensors`` + ``config.json`` + a ``"shapes-vae"`` manifest, no pickle.
 """
 
 from __future__ import annotations
 
-from typing import NamedTuple
+import json
+import os
+from collections.abc import Iterator, Mapping
+from dataclasses import replace
+from pathlib import Path
+from typing import Any, NamedTuple
 
 import torch
 import torch.nn.functional as F
+from safetensors.torch import load_file, save_file
 from torch import nn
+from torch.utils.data import DataLoader, Sampler, TensorDataset
 
+from fp_core.atomic import atomic_output_dir, write_json
 from fp_core.logging import LogFn, null_log
+from fp_core.manifest import ManifestError, read_manifest, write_manifest
 from fp_core.seeds import torch_generator
+from fp_core.training import HarnessConfig, TrainingHarness
 from fp_qdgs.protocols import gaussian_mean_norm
 
-__all__ = ["LATENT_DIM", "DecoderGenerator", "ShapesVAE", "VAEOutput", "elbo_loss", "train_vae"]
+__all__ = [
+    "LATENT_DIM",
+    "VAE_KIND",
+    "DecoderGenerator",
+    "EpochPermutation",
+    "ShapesVAE",
+    "VAEOutput",
+    "elbo_loss",
+    "load_vae",
+    "save_vae",
+    "train_vae",
+]
 
 LATENT_DIM = 6
+VAE_KIND = "shapes-vae"
+VAE_VERSION = 1
+WEIGHTS_FILE = "model.safetensors"
+CONFIG_FILE = "config.json"
 
 
 class VAEOutput(NamedTuple):
@@ -87,45 +114,96 @@ def elbo_loss(out: VAEOutput, images: torch.Tensor) -> torch.Tensor:
     return (bce + kl) / images.shape[0]
 
 
+class EpochPermutation(Sampler[int]):
+    """Shuffled indices whose order depends only on ``(seed, epoch)`` (stream ``(seed, "vae", "order", epoch)``),
+    so a resumed run sees the same batches as an uninterrupted one."""
+
+    def __init__(self, num_items: int, seed: int) -> None:
+        self.num_items, self.seed, self.epoch = num_items, seed, 0
+
+    def set_epoch(self, epoch: int) -> None:
+        """Select the permutation of ``epoch``."""
+        self.epoch = epoch
+
+    def __iter__(self) -> Iterator[int]:
+        order = torch.randperm(
+            self.num_items, generator=torch_generator(self.seed, "vae", "order", self.epoch)
+        )
+        return iter(order.tolist())
+
+    def __len__(self) -> int:
+        return self.num_items
+
+
+def _check_training(images: torch.Tensor, epochs: int, batch_size: int) -> None:
+    if images.dim() != 4 or images.shape[1:] != (3, 128, 128):
+        raise ValueError(f"images must have shape [N, 3, 128, 128], got {tuple(images.shape)}")
+    if len(images) == 0:
+        raise ValueError("images is empty; the VAE needs at least one training image")
+    if epochs < 1 or batch_size < 1:
+        raise ValueError(f"epochs and batch_size must be >= 1, got {epochs} and {batch_size}")
+
+
 def train_vae(
     vae: ShapesVAE,
     images: torch.Tensor,
     *,
     epochs: int,
     seed: int,
+    checkpoint_dir: str | os.PathLike[str],
     batch_size: int = 64,
     lr: float = 1e-3,
     log: LogFn = null_log,
-    device: str | torch.device = "cpu",
+    harness: HarnessConfig | None = None,
+    tracking_id: str | None = None,
 ) -> list[float]:
-    """Train ``vae`` on ``images [N, 3, 128, 128]`` in ``[0, 1]`` with Adam; the mean loss of each epoch.
+    """Train ``vae`` on ``images [N, 3, 128, 128]`` in ``[0, 1]`` with Adam on :class:`fp_core.training.TrainingHarness`;
+    return the mean batch loss of every epoch (the whole run's, a resumed one included).
 
-    Shuffling and the reparameterisation noise come from ``(seed, "vae", ...)`` streams. ``log`` gets
-    ``{"vae/loss": ...}`` at every epoch end (step = epoch, from 1).
+    Checkpoints go to ``checkpoint_dir`` at every epoch end (and every ``harness.checkpoint_every`` steps);
+    a run started on a directory holding one resumes from it, and ends with the same weights as an
+    uninterrupted run: the batch order comes from ``(seed, "vae", "order", epoch)`` and the
+    reparameterisation noise of step ``s`` of epoch ``e`` from ``(seed, "vae", "noise", e, s)``. ``harness``
+    (default: ``HarnessConfig(checkpoint_dir, progress=False)``) sets device, precision and checkpointing;
+    its ``checkpoint_dir`` is replaced by ``checkpoint_dir``. ``log`` gets ``{"vae/loss"}`` every step (step =
+    global step, from 0) and ``{"epoch/vae/loss"}`` at each epoch end (step = epoch, from 0).
     """
-    if images.dim() != 4 or images.shape[1:] != (3, 128, 128):
-        raise ValueError(f"images must have shape [N, 3, 128, 128], got {tuple(images.shape)}")
-    if epochs < 0 or batch_size < 1:
-        raise ValueError(f"epochs must be >= 0 and batch_size >= 1, got {epochs} and {batch_size}")
-    vae.to(device).train()
-    opt = torch.optim.Adam(vae.parameters(), lr=lr)
-    noise = torch_generator(seed, "vae", "noise", device=device)
-    losses: list[float] = []
-    for epoch in range(epochs):
-        order = torch.randperm(len(images), generator=torch_generator(seed, "vae", "order", epoch))
-        total, count = 0.0, 0
-        for start in range(0, len(images), batch_size):
-            x = images[order[start : start + batch_size]].to(device)
-            loss = elbo_loss(vae(x, generator=noise), x)
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
-            total += float(loss.detach()) * len(x)
-            count += len(x)
-        losses.append(total / max(count, 1))
-        log({"vae/loss": losses[-1]}, epoch + 1)
-    vae.eval()
-    return losses
+    _check_training(images, epochs, batch_size)
+    config = (
+        replace(harness, checkpoint_dir=checkpoint_dir)
+        if harness
+        else HarnessConfig(checkpoint_dir, progress=False)
+    )
+    run_config = {
+        "model": "shapes-vae",
+        "latent_dim": vae.latent_dim,
+        "epochs": epochs,
+        "seed": seed,
+        "batch_size": batch_size,
+        "lr": lr,
+        "num_images": len(images),
+    }
+    trainer = TrainingHarness(config, run_config=run_config, log=log, tracking_id=tracking_id)
+    loader = DataLoader(
+        TensorDataset(images), batch_size=batch_size, sampler=EpochPermutation(len(images), seed)
+    )
+    optimizer = torch.optim.Adam(vae.parameters(), lr=lr)
+    model, optimizer, loader = trainer.prepare(vae, optimizer, loader)
+    trainer.resume()
+    for epoch in trainer.epochs(epochs):
+        model.train()
+        for (x,) in trainer.batches(loader, epoch):
+            noise = torch_generator(
+                seed, "vae", "noise", epoch, trainer.state.step_in_epoch, device=trainer.device
+            )
+            with trainer.autocast():
+                loss = elbo_loss(model(x, generator=noise), x)
+            trainer.check_finite({"vae/loss": loss})
+            trainer.backward(loss)
+            trainer.step(optimizer, model.parameters())
+            trainer.log_step({"vae/loss": float(loss.detach())})
+    trainer.unwrap(model).eval()
+    return [float(row["epoch/vae/loss"]) for row in trainer.state.history]
 
 
 class DecoderGenerator(nn.Module):
@@ -153,3 +231,64 @@ class DecoderGenerator(nn.Module):
     def forward(self, latents: torch.Tensor) -> torch.Tensor:
         """``[B, d] -> [B, 3, 128, 128]`` in ``(0, 1)``."""
         return self.vae.decode(latents)
+
+
+def save_vae(
+    vae: ShapesVAE, directory: str | os.PathLike[str], extra: Mapping[str, Any] | None = None
+) -> Path:
+    """Write ``vae`` to ``directory`` atomically: ``model.safetensors``, ``config.json`` (``latent_dim``) and a
+    ``"shapes-vae"`` manifest (``extra``, JSON-serialisable, e.g. the training settings and losses, goes into
+    it under ``"extra"``); return ``directory``."""
+    directory = Path(directory)
+    state = {name: t.detach().cpu().contiguous() for name, t in vae.state_dict().items()}
+    config = {"latent_dim": int(vae.latent_dim)}
+    with atomic_output_dir(directory) as tmp:
+        save_file(state, str(tmp / WEIGHTS_FILE), metadata={"format": "pt"})
+        write_json(tmp / CONFIG_FILE, config)
+        write_manifest(
+            tmp,
+            VAE_KIND,
+            version=VAE_VERSION,
+            params=config,
+            weights=WEIGHTS_FILE,
+            parameters=sum(t.numel() for t in state.values()),
+            extra=dict(extra or {}),
+        )
+    return directory
+
+
+def load_vae(directory: str | os.PathLike[str], *, device: str | torch.device = "cpu") -> ShapesVAE:
+    """The VAE :func:`save_vae` wrote to ``directory``, in eval mode on ``device``.
+
+    Raises :class:`fp_core.manifest.ManifestError` naming the file when the manifest, the config or the
+    weights are missing or do not match (wrong kind, missing or extra tensors, wrong shapes).
+    """
+    directory = Path(directory)
+    read_manifest(directory, VAE_KIND, required=("weights",), max_version=VAE_VERSION)
+    config_path, weights_path = directory / CONFIG_FILE, directory / WEIGHTS_FILE
+    try:
+        config = json.loads(config_path.read_text(encoding="utf-8"))
+        latent_dim = int(config["latent_dim"])
+    except (OSError, ValueError, KeyError, TypeError) as error:
+        raise ManifestError(
+            f"{config_path} is not a readable VAE config with 'latent_dim': {error!r}"
+        ) from None
+    if not weights_path.is_file():
+        raise ManifestError(f"{weights_path} is missing; {directory} is not a complete shapes VAE")
+    try:
+        state = load_file(str(weights_path), device="cpu")
+    except Exception as error:  # safetensors raises its own error types for corrupt files
+        raise ManifestError(f"{weights_path} is not a readable safetensors file: {error}") from None
+    vae = ShapesVAE(latent_dim)
+    expected = {name: tuple(t.shape) for name, t in vae.state_dict().items()}
+    found = {name: tuple(t.shape) for name, t in state.items()}
+    if expected != found:
+        missing = sorted(set(expected) - set(found))
+        unexpected = sorted(set(found) - set(expected))
+        shapes = sorted(n for n in set(expected) & set(found) if expected[n] != found[n])
+        raise ManifestError(
+            f"{weights_path} does not hold a ShapesVAE(latent_dim={latent_dim}): missing {missing}, "
+            f"unexpected {unexpected}, wrong shapes {[(n, found[n], expected[n]) for n in shapes]}"
+        )
+    vae.load_state_dict(state)
+    return vae.to(device).eval()
