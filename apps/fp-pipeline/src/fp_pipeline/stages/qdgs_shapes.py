@@ -54,6 +54,13 @@ __all__ = [
 MEASURE_NAMES = ("colour (red - blue)", "shape (triangle - square)")
 
 
+def _jsonable(summary: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    """``summarise_trials``'s dataclasses as plain dicts."""
+    from dataclasses import asdict
+
+    return {part: {name: asdict(value) for name, value in values.items()} for part, values in summary.items()}
+
+
 def _write_json(path: Path, data: dict[str, Any]) -> None:
     from fp_core.atomic import write_json
 
@@ -114,8 +121,11 @@ def _sample_grid(images: Any, title: str) -> Any:
 
 def vae_stage(*, params_path: Path, progress: bool = True) -> Path:
     """Train the VAE on the ``vae.train_bias`` set; write it and a grid of prior samples."""
+    from types import SimpleNamespace
+
     import torch
 
+    from fp_core.training import HarnessConfig
     from fp_qdgs.shapes import DecoderGenerator, ShapesVAE, train_vae
     from fp_qdgs.shapes.folder import read_shapes_set
     from fp_qdgs.shapes.vae import save_vae
@@ -137,7 +147,8 @@ def vae_stage(*, params_path: Path, progress: bool = True) -> Path:
             lr=float(cfg["lr"]),
             log=run,
             checkpoint_dir=checkpoint_dir("vae"),
-            progress=progress,
+            harness=HarnessConfig.from_settings(SimpleNamespace(**cfg), checkpoint_dir("vae"), progress=progress),
+            tracking_id=run.run_id,
         )
         save_vae(vae, VAE_DIR, extra={"train_set": str(source), "final_loss": losses[-1] if losses else None})
         generator = DecoderGenerator(vae)
@@ -163,14 +174,15 @@ def _zero_shot(clip: Any, shapes: dict[str, Any]) -> dict[str, float]:
     cfg = shapes["clip"]
     n, seed = int(cfg["heldout_size"]), int(shapes["seed"]) + 2000
     held = make_shapes(n, 0.5, seed)
-    (colour_pair, shape_pair) = SHAPES_PROMPTS["measures"]
+    (colour_pair, shape_pair) = ((a[0], b[0]) for a, b in SHAPES_PROMPTS.measures)
+    objective_pair = (SHAPES_PROMPTS.objective[0][0], SHAPES_PROMPTS.objective[1][0])
     splatters = make_splatters(n // 2, seed + 1)
     mixed = torch.cat([held.images[: n - n // 2], splatters])
     is_splatter = torch.cat([torch.zeros(n - n // 2, dtype=torch.long), torch.ones(len(splatters), dtype=torch.long)])
     return {
-        "colour": zero_shot_accuracy(clip, held.images, held.colour, tuple(colour_pair)),
-        "shape": zero_shot_accuracy(clip, held.images, held.shape, tuple(shape_pair)),
-        "objective": zero_shot_accuracy(clip, mixed, is_splatter, tuple(SHAPES_PROMPTS["objective"])),
+        "colour": zero_shot_accuracy(clip, held.images, held.colour, colour_pair),
+        "shape": zero_shot_accuracy(clip, held.images, held.shape, shape_pair),
+        "objective": zero_shot_accuracy(clip, mixed, is_splatter, objective_pair),
         "heldout_images": float(n),
     }
 
@@ -290,7 +302,7 @@ def sample_stage(*, params_path: Path, method: str, progress: bool = True) -> Pa
             out,
             archive,
             generator,
-            label_measure=int(export_cfg["label_measure"]),
+            label_index=int(export_cfg["label_measure"]),
             threshold=float(export_cfg["threshold"]),
             label_names=("triangle", "square"),
             measure_names=MEASURE_NAMES,
@@ -326,23 +338,24 @@ def classifier_stage(*, params_path: Path, bias: float, progress: bool = True) -
     synthetic = {}
     for method in METHODS:
         export = read_export(SAMPLES_DIR / method)
-        synthetic[method] = (export.images, export.labels)
-    config = RepairConfig(**cfg)
+        synthetic[method] = (export.float_images(), export.labels)
+    config = RepairConfig(progress=progress, **cfg)
     name = bias_name(bias)
-    with stage_run(f"shapes-classifier@{name}", params={"qdgs.shapes.classifier": cfg, "bias": bias},
-                   paper="qdgs", variant=name, dataset=train_dir(bias)) as run:
+    stage = f"shapes-classifier@{float(bias)!r}"  # the dvc.yaml matrix stage's name
+    with stage_run(stage, params={"qdgs.shapes.classifier": cfg, "bias": bias}, variant=name,
+                   dataset=train_dir(bias)) as run:
         trials = []
         for seed in seeds:
             def log(metrics: Any, step: int, seed: int = seed) -> None:
                 run({f"seed{seed}/{k}": v for k, v in metrics.items()}, step)
 
-            trials.append(run_repair_trial(real, balanced, synthetic, config, seed=seed, log=log, progress=progress))
-        summary = summarise_trials(trials)
+            trials.append(run_repair_trial(real, balanced, synthetic, seed=seed, config=config, bias=bias, log=log))
+        summary = _jsonable(summarise_trials(trials))
         out = classifier_file(bias)
-        _write_json(out, {"bias": bias, "seeds": seeds, "trials": trials, "summary": summary,
+        _write_json(out, {"bias": bias, "seeds": seeds, "trials": [t.to_dict() for t in trials], "summary": summary,
                           "sizes": {m: len(v[1]) for m, v in synthetic.items()}})
         run.log_artifact(out)
-    typer.echo(f"shapes-classifier@{name}: {json.dumps(summary)[:200]}")
+    typer.echo(f"{stage}: {json.dumps(summary['arms'])}")
     return out
 
 
