@@ -3,7 +3,7 @@
 Modules: ``segmentation`` (confusion matrices, IoU / Dice, foreground F1), ``groups`` (per-group mIoU and
 fairness summaries), ``soft`` (differentiable IoU / Dice), ``classification`` (group accuracy, disparate
 impact, mean ± s.e.), ``generative`` (FID, KID, streaming statistics), ``features`` (clean-fid Inception
-features), ``perceptual`` (LPIPS, CLIP score), ``verification`` (LFW protocol, ROC, TAR@FAR).
+features), ``perceptual`` (LPIPS, CLIP score), ``clip_models`` (the embedded / named CLIP loader), ``verification`` (LFW protocol, ROC, TAR@FAR).
 
 Imports only torch, numpy and pillow; the adapters that need ``lpips``, ``open_clip`` or weight files
 load them lazily when they are constructed, and never download. See ``docs/metrics.md`` for formulas
@@ -17,6 +17,15 @@ from fp_metrics.classification import (
     group_accuracy,
     mean_group_accuracy,
     mean_stderr,
+)
+from fp_metrics.clip_models import (
+    EMBEDDED_CLIP_KIND,
+    OPENAI_MEAN,
+    OPENAI_STD,
+    LoadedCLIP,
+    load_clip,
+    preprocess_images,
+    save_clip,
 )
 from fp_metrics.features import (
     IMAGE_EXTENSIONS,
@@ -112,6 +121,14 @@ __all__: list[str] = [
     "CLIPScore",
     "LPIPSDistance",
     "LPIPS_TRUNK_FILES",
+    # CLIP models (embedded and open_clip, loaded offline)
+    "EMBEDDED_CLIP_KIND",
+    "OPENAI_MEAN",
+    "OPENAI_STD",
+    "LoadedCLIP",
+    "load_clip",
+    "preprocess_images",
+    "save_clip",
     # verification
     "VerificationResult",
     "flip_fuse",

@@ -18,6 +18,12 @@ Bias ``b``: of the ``n // 2`` triangles ``round(b * n // 2)`` are red (the rest 
 squares ``round(b * (n - n // 2))`` are blue. Labels: shape 0 triangle / 1 square, colour 0 red / 1 blue.
 Image ``i`` is augmented with its own stream ``seed_sequence(seed, "shapes", i)``, so it does not depend on
 ``n``; the order of the images is shuffled with ``(seed, "order")``.
+
+Splatters (:func:`make_splatters`, the negative side of the objective prompt pair, ``"Splatters of colors."``):
+3-8 opaque ellipses and thick polylines in random colours (half of them red, blue or a red-blue mix, the
+rest uniform RGB) on white, then a Gaussian blur of radius 1.5-5 px: roughly what a poor VAE decode looks like.
+:func:`make_clip_training_set` mixes balanced shapes (``bias = 0.5``) and splatters, with captions from
+:mod:`fp_qdgs.shapes.captions`, to train the embedded CLIP.
 """
 
 from __future__ import annotations
@@ -27,9 +33,10 @@ from typing import Literal, NamedTuple
 
 import numpy as np
 import torch
-from PIL import Image
+from PIL import Image, ImageDraw, ImageFilter
 
-from fp_core.seeds import seed_sequence
+from fp_core.seeds import derive_seed, seed_sequence
+from fp_qdgs.shapes.captions import shape_caption, splatter_caption
 
 __all__ = [
     "BLUE",
@@ -41,7 +48,9 @@ __all__ = [
     "augment",
     "base_image",
     "caption",
+    "make_clip_training_set",
     "make_shapes",
+    "make_splatters",
     "whiten_dark",
 ]
 
@@ -159,3 +168,73 @@ def make_shapes(n: int, bias: float, seed: int, *, augmented: bool = True) -> Sh
         colour=colour_t,
         captions=[caption(SHAPES[s], COLOURS[c]) for s, c in zip(shape_t.tolist(), colour_t.tolist())],
     )
+
+
+def _splatter_colour(rng: np.random.Generator) -> tuple[int, int, int]:
+    pick = rng.random()
+    if pick < 0.2:
+        return RED
+    if pick < 0.4:
+        return BLUE
+    if pick < 0.5:
+        t = rng.random()
+        return tuple(int(round(t * r + (1 - t) * b)) for r, b in zip(RED, BLUE))  # type: ignore[return-value]
+    return tuple(int(v) for v in rng.integers(0, 256, size=3))  # type: ignore[return-value]
+
+
+def _splatter(rng: np.random.Generator) -> np.ndarray:
+    """One splatter image: ``[128, 128, 3]`` uint8 (module docstring)."""
+    pil = Image.new("RGB", (IMAGE_SIZE, IMAGE_SIZE), (255, 255, 255))
+    draw = ImageDraw.Draw(pil)
+    for _ in range(int(rng.integers(3, 9))):
+        colour = _splatter_colour(rng)
+        if rng.random() < 0.5:
+            cx, cy = rng.uniform(0, IMAGE_SIZE, size=2)
+            rx, ry = rng.uniform(6, 30, size=2)
+            draw.ellipse((cx - rx, cy - ry, cx + rx, cy + ry), fill=colour)
+        else:
+            points = [
+                tuple(float(v) for v in p)
+                for p in rng.uniform(0, IMAGE_SIZE, size=(int(rng.integers(2, 6)), 2))
+            ]
+            draw.line(points, fill=colour, width=int(rng.integers(4, 15)), joint="curve")
+    pil = pil.filter(ImageFilter.GaussianBlur(radius=float(rng.uniform(1.5, 5.0))))
+    return np.asarray(pil)
+
+
+def make_splatters(n: int, seed: int) -> torch.Tensor:
+    """``n`` splatter images ``[n, 3, 128, 128]`` float32 in ``[0, 1]``; image ``i`` from ``(seed, "splatters", i)``."""
+    if n < 0:
+        raise ValueError(f"n must be >= 0, got {n}")
+    images = np.empty((n, IMAGE_SIZE, IMAGE_SIZE, 3), dtype=np.uint8)
+    for i in range(n):
+        images[i] = _splatter(np.random.default_rng(seed_sequence(seed, "splatters", i)))
+    return torch.from_numpy(images).permute(0, 3, 1, 2).float().div(255.0).contiguous()
+
+
+def make_clip_training_set(n: int, seed: int, splatter_share: float = 0.1) -> tuple[torch.Tensor, list[str]]:
+    """``n`` captioned images for the embedded CLIP: ``(images [n, 3, 128, 128] in [0, 1], n captions)``.
+
+    ``round(splatter_share * n)`` splatters (:func:`make_splatters`), the rest balanced shapes
+    (:func:`make_shapes` with ``bias = 0.5``), captioned by :mod:`fp_qdgs.shapes.captions` and shuffled together.
+    Streams: shapes ``(seed, "clip", "shapes")``, splatters ``(seed, "clip", "splatters")``, captions
+    ``(seed, "clip", "captions")``, order ``(seed, "clip", "order")``.
+    """
+    if not 0.0 <= splatter_share <= 1.0:
+        raise ValueError(f"splatter_share must be in [0, 1], got {splatter_share}")
+    if n < 0:
+        raise ValueError(f"n must be >= 0, got {n}")
+    n_splatters = round(splatter_share * n)
+    shapes = make_shapes(n - n_splatters, 0.5, derive_seed(seed, "clip", "shapes"))
+    rng = np.random.default_rng(seed_sequence(seed, "clip", "captions"))
+    captions = [shape_caption(s, c, rng) for s, c in zip(shapes.shape.tolist(), shapes.colour.tolist())]
+    captions += [splatter_caption(rng) for _ in range(n_splatters)]
+    position = torch.from_numpy(np.random.default_rng(seed_sequence(seed, "clip", "order")).permutation(n))
+    images = torch.empty((n, 3, IMAGE_SIZE, IMAGE_SIZE), dtype=torch.float32)
+    images[position[: n - n_splatters]] = shapes.images  # item j of the concatenation goes to position[j]
+    del shapes
+    images[position[n - n_splatters :]] = make_splatters(n_splatters, derive_seed(seed, "clip", "splatters"))
+    out_captions = [""] * n
+    for j, p in enumerate(position.tolist()):
+        out_captions[p] = captions[j]
+    return images, out_captions
