@@ -7,6 +7,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 from PIL import Image
 
 from fp_core.manifest import write_manifest
@@ -112,3 +113,13 @@ def no_vgg_weights(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.setenv("FP_WEIGHTS_DIR", str(tmp_path / "no-weights"))
     monkeypatch.setenv("TORCH_HOME", str(tmp_path / "no-torch-home"))
     return tmp_path / "no-weights"
+
+
+@pytest.fixture(autouse=True)
+def one_torch_thread():
+    """Run each test on one torch thread (restored after): these tiny networks gain nothing from two, and on
+    a shared 2-core machine two OpenMP threads waiting on each other made a 0.3 s test take minutes."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)

@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 import torch
 
+from fp_core.seeds import derive_seed
 from fp_diffusion.data import PairedMaps
 from fp_diffusion.gan import ConfigError, Pix2PixHDConfig, build_generator, generate, train_pix2pixhd
 
@@ -116,3 +117,19 @@ def test_a_short_run_lowers_the_l1_to_the_real_images(tmp_path: Path, fake_expor
     after = _l1(generator, data)
     print(f"L1 before {before:.4f} after {after:.4f}")
     assert after < 0.6 * before, (before, after)
+
+
+def test_local_enhancer_trains_only_its_local_part_while_the_global_is_fixed(
+    tmp_path: Path, fake_export
+) -> None:
+    root = fake_export(tmp_path / "export", {"train": 4}, size=16)
+    config = Pix2PixHDConfig(**SMALL, generator="local", niter=1, niter_decay=0, niter_fix_global=1)
+    torch.manual_seed(derive_seed(config.seed, "pix2pixhd-init"))  # the trainer's initialisation
+    initial = build_generator(config)
+    trained = train_pix2pixhd(
+        config, PairedMaps(root, "train"), checkpoint_dir=tmp_path / "c", progress=False
+    )
+    for name, value in initial.net.global_model.state_dict().items():
+        assert torch.equal(value, trained.net.global_model.state_dict()[name]), name
+    assert not torch.equal(initial.net.front[1].weight, trained.net.front[1].weight)
+    assert not torch.equal(initial.net.back[-2].weight, trained.net.back[-2].weight)
