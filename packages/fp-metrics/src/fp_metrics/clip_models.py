@@ -300,18 +300,17 @@ def _tag_weights(model_name: str, tag: str, tag_cfg: Mapping[str, Any]) -> Path:
     if hub:
         repo_id, filename = os.path.split(hub)  # "org/name/" means open_clip's default file names
         names = [filename] if filename else [WEIGHTS_FILENAME, _BIN_WEIGHTS_FILENAME]
-        first_error: WeightsNotFoundError | None = None
-        for name in names:
+        first_error: WeightsNotFoundError = WeightsNotFoundError(what)
+        for index, name in enumerate(names):
             try:
                 return hub_file(repo_id, name, what=what)
             except WeightsNotFoundError as error:
-                first_error = first_error or error
+                first_error = error if index == 0 else first_error
         legacy_file = weights_dir() / legacy
         if legacy_file.is_file():
             return legacy_file
-        assert first_error is not None
-        others = ", ".join(names[1:] + [str(legacy_file)])
-        raise WeightsNotFoundError(f"{first_error} (Also looked for: {others}.)") from None
+        also = f"{', '.join(names[1:])} of the same repo in the same two places, and " if names[1:] else ""
+        raise WeightsNotFoundError(f"{first_error} (Also looked for {also}{legacy_file}.)") from None
     url = str(tag_cfg.get("url", "") or "(no source known to open_clip)")
     return find_weight_file(legacy, url, None, what=what)
 

@@ -21,8 +21,9 @@ to 0, gradient clipping, all through :class:`fp_core.training.TrainingHarness`, 
 latest checkpoint. Images are preprocessed per batch (:func:`fp_metrics.clip_models.preprocess_images`: the
 same resize, crop and OpenAI normalisation as at load time). Captions are tokenised once, up front.
 
-The default config (measured on 2 CPU cores, ``torch.set_num_threads(2)``; ``docs/qdgs.md``): a ViT with
-64 px input, 8 px patches and 4 x 128 wide layers, a 3 x 128 text transformer over 24 tokens, 128-d embeddings.
+The default config (3.5 M parameters, 3.2 M of them the token embedding; timings and zero-shot accuracies in
+``docs/qdgs.md``): a ViT with 64 px input, 8 px patches and 4 layers 64 wide (4 heads), a 2-layer text
+transformer 64 wide over 24 tokens, 64-d embeddings.
 """
 
 from __future__ import annotations
@@ -66,14 +67,14 @@ class EmbeddedCLIPConfig:
 
     image_size: int = 64
     patch_size: int = 8
-    vision_width: int = 128
+    vision_width: int = 64
     vision_layers: int = 4
     vision_heads: int = 4
-    text_width: int = 128
-    text_layers: int = 3
+    text_width: int = 64
+    text_layers: int = 2
     text_heads: int = 4
     context_length: int = 24
-    embed_dim: int = 128
+    embed_dim: int = 64
 
     def __post_init__(self) -> None:
         for name, value in asdict(self).items():
