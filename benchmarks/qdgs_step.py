@@ -4,8 +4,7 @@ Three entries, each measured side by side in one run:
 
 * ``jacobian``: one DQD evaluation (objective, ``k = 4`` measures and their ``[B, 5, 6]`` Jacobian) of a batch
   of 36 latents through the shapes VAE decoder (random init) and a CLIP scorer on a small open_clip ViT at the
-  embedded shapes CLIP's size (``fp_qdgs.embedded_clip`` when it is installed, else an equivalent config built
-  here; random weights either way: timing only). ``batched`` is :func:`fp_qdgs.evaluate_with_jacobian` (one
+  embedded shapes CLIP's size (``fp_qdgs.embedded_clip.EmbeddedCLIPConfig()``, random weights: timing only). ``batched`` is :func:`fp_qdgs.evaluate_with_jacobian` (one
   forward, one vmapped backward); ``reference`` is the public code's way, ``k + 1`` separate forward and
   backward passes. Repetitions alternate which arm runs first; medians and their ratio are reported (goal:
   ratio <= 0.75), with the largest absolute difference between the two Jacobians.
@@ -41,7 +40,6 @@ from fp_qdgs import (  # noqa: E402
     QDGSSampler,
     SamplerConfig,
     archive_metrics,
-    embed_texts,
     evaluate_with_jacobian,
     random_sampling,
 )
@@ -59,40 +57,11 @@ PROMPTS = [  # objective pair, then k = 4 measure pairs
     ("A small shape.", "A large shape."),
     ("A shape on the left.", "A shape on the right."),
 ]
-# the embedded shapes CLIP's size, used when fp_qdgs.embedded_clip is not installed
-FALLBACK_CLIP = {"embed_dim": 128, "image_size": 64, "patch_size": 8, "width": 128, "layers": 4, "heads": 2}
-
-
 def _clip_model() -> tuple[Any, torch.Tensor, dict[str, Any]]:
-    """A small random open_clip model, the prompt embeddings ``[10, D]`` and a description."""
-    try:
-        from fp_qdgs.embedded_clip import EmbeddedCLIPConfig, build_embedded_clip  # type: ignore[import-not-found]
-    except ImportError:
-        import open_clip
-        from open_clip.model import CLIPTextCfg, CLIPVisionCfg
+    """The embedded shapes CLIP's architecture with random weights, the prompt embeddings ``[10, D]``, a note."""
+    from fp_qdgs.embedded_clip import EmbeddedCLIPConfig, as_loaded_clip, build_embedded_clip
 
-        c = FALLBACK_CLIP
-        torch.manual_seed(0)
-        model = (
-            open_clip.CLIP(
-                embed_dim=c["embed_dim"],
-                vision_cfg=CLIPVisionCfg(
-                    layers=c["layers"],
-                    width=c["width"],
-                    head_width=c["width"] // c["heads"],
-                    patch_size=c["patch_size"],
-                    image_size=c["image_size"],
-                ),
-                text_cfg=CLIPTextCfg(
-                    context_length=77, vocab_size=49408, width=c["width"], heads=c["heads"], layers=2
-                ),
-            )
-            .eval()
-            .requires_grad_(False)
-        )
-        texts = embed_texts(model, open_clip.get_tokenizer("ViT-B-32"), [p for pair in PROMPTS for p in pair])
-        return model, texts, {"source": "fallback open_clip config", **c, "mean_std": "OpenAI CLIP"}
-    loaded = build_embedded_clip(EmbeddedCLIPConfig(), seed=0)
+    loaded = as_loaded_clip(build_embedded_clip(EmbeddedCLIPConfig(), seed=0))
     texts = loaded.encode_texts([p for pair in PROMPTS for p in pair])
     info = {"source": "fp_qdgs.embedded_clip.EmbeddedCLIPConfig()", "image_size": int(loaded.image_size)}
     info["mean"], info["std"] = [float(v) for v in loaded.mean], [float(v) for v in loaded.std]

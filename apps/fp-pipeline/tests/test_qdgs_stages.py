@@ -28,12 +28,20 @@ def _tiny_params() -> dict:
     shapes["clip"].update(
         train_size=48,
         heldout_size=16,
-        model={"vision_width": 32, "vision_layers": 1, "vision_heads": 2, "text_width": 32, "text_layers": 1,
-               "text_heads": 2, "embed_dim": 16},
+        model={
+            "vision_width": 32,
+            "vision_layers": 1,
+            "vision_heads": 2,
+            "text_width": 32,
+            "text_layers": 1,
+            "text_heads": 2,
+            "embed_dim": 16,
+        },
         train={"epochs": 1, "batch_size": 16, "warmup_steps": 1},
     )
-    shapes["sampler"].update(measure_dims=[4, 4], iterations=3, batch_size=6, x0_samples=8, eval_batch=8,
-                             checkpoint_every=2)
+    shapes["sampler"].update(
+        measure_dims=[4, 4], iterations=3, batch_size=6, x0_samples=8, eval_batch=8, checkpoint_every=2
+    )
     shapes["classifier"].update(seeds=[0, 1], base_epochs=1, finetune_epochs=1, batch_size=16)
     return params
 
@@ -67,7 +75,9 @@ def test_every_shapes_stage_runs_and_is_tracked(workdir: Path) -> None:
     assert {"colour", "shape", "objective"} <= set(zero_shot) and zero_shot["chance"] == 0.5
     for method in ("qd", "random"):
         _fp("shapes-sample", "--method", method, "--no-progress")
-    runs = {m: json.loads((workdir / f"outputs/qdgs-shapes/runs/{m}.json").read_text()) for m in ("qd", "random")}
+    runs = {
+        m: json.loads((workdir / f"outputs/qdgs-shapes/runs/{m}.json").read_text()) for m in ("qd", "random")
+    }
     # equal generator evaluations, by construction
     assert runs["qd"]["evaluations"] == runs["random"]["evaluations"] == 8 + 3 * 7
     for bias in BIASES:
@@ -85,8 +95,16 @@ def test_every_shapes_stage_runs_and_is_tracked(workdir: Path) -> None:
     runs_by_name = {
         r.info.run_name: r for r in mlflow.search_runs(experiment_names=["fp"], output_format="list")
     }
-    expected = {"qdgs-shapes-data", "qdgs-shapes-vae", "clip-shapes", "qdgs-shapes@qd", "qdgs-shapes@random",
-                "shapes-classifier@0.9", "shapes-classifier@0.8", "qdgs-shapes-report"}
+    expected = {
+        "qdgs-shapes-data",
+        "qdgs-shapes-vae",
+        "clip-shapes",
+        "qdgs-shapes@qd",
+        "qdgs-shapes@random",
+        "shapes-classifier@0.9",
+        "shapes-classifier@0.8",
+        "qdgs-shapes-report",
+    }
     assert expected <= set(runs_by_name)
     assert all(runs_by_name[name].data.tags["fp.paper"] == "qdgs" for name in expected)
     assert "coverage" in runs_by_name["qdgs-shapes@qd"].data.metrics
@@ -95,8 +113,14 @@ def test_every_shapes_stage_runs_and_is_tracked(workdir: Path) -> None:
 def test_total_evaluations_counts_the_start_draws_and_every_batch() -> None:
     from fp_qdgs import SamplerConfig
 
-    config = SamplerConfig(measure_dims=(4, 4), measure_ranges=((-1, 1), (-1, 1)), iterations=10,
-                           num_emitters=2, batch_size=5, x0_samples=7)
+    config = SamplerConfig(
+        measure_dims=(4, 4),
+        measure_ranges=((-1, 1), (-1, 1)),
+        iterations=10,
+        num_emitters=2,
+        batch_size=5,
+        x0_samples=7,
+    )
     assert total_evaluations(config) == 7 + 10 * 2 * 6
 
 

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-import torch
 import pytest
+import torch
 
 from fp_core.manifest import ManifestError, read_manifest
 from fp_qdgs.shapes.folder import read_shapes_set, write_shapes_set

@@ -8,9 +8,13 @@ objective and measures, filling a grid over the measures with the best latent pe
 * :mod:`fp_qdgs.config`, :mod:`fp_qdgs.archives`, :mod:`fp_qdgs.emitters`, :mod:`fp_qdgs.sampler`,
   :mod:`fp_qdgs.checkpoint`, :mod:`fp_qdgs.baseline`: the sampler, its parts, resume, the random baseline;
 * :mod:`fp_qdgs.clip_model`, :mod:`fp_qdgs.memory`, :mod:`fp_qdgs.clip_scorer`: the CLIP scorer;
+* :mod:`fp_qdgs.embedded_clip`: a small open_clip model trained here on synthetic images and captions (the
+  loader is ``fp_metrics.clip_models.load_clip``);
+* :mod:`fp_qdgs.export`: the QDGS hand-off, an image-folder dataset of labelled samples with a manifest;
 * :mod:`fp_qdgs.plotting`: archive heatmaps (matplotlib imported lazily);
 * :mod:`fp_qdgs.toy`: a sphere / linear-projection toy generator and scorer;
-* :mod:`fp_qdgs.shapes`: the colour-biased shapes proof of concept (renderer, VAE, classifier).
+* :mod:`fp_qdgs.shapes`: the colour-biased shapes proof of concept (renderer, captions, sets on disk, VAE,
+  scorer prompts, classifier and the repair protocol).
 """
 
 from fp_qdgs.archives import (
@@ -35,7 +39,15 @@ from fp_qdgs.clip_scorer import (
     prompt_pair_score,
 )
 from fp_qdgs.config import SamplerConfig
+from fp_qdgs.embedded_clip import (
+    CLIPTrainConfig,
+    EmbeddedCLIPConfig,
+    build_embedded_clip,
+    train_clip,
+    zero_shot_accuracy,
+)
 from fp_qdgs.emitters import QDGSArborescenceEmitter, make_emitters
+from fp_qdgs.export import QDGSExport, archive_export, export_samples, label_by_threshold, read_export
 from fp_qdgs.jacobian import Evaluation, evaluate, evaluate_with_jacobian, stacked_jacobian
 from fp_qdgs.memory import EmbeddingMemory
 from fp_qdgs.plotting import plot_archive_heatmap
@@ -51,25 +63,32 @@ __all__ = [
     "CLIPLike",
     "CLIPScorer",
     "CLIPScorerConfig",
+    "CLIPTrainConfig",
+    "EmbeddedCLIPConfig",
     "EmbeddingMemory",
     "Evaluation",
     "Generator",
     "PromptPair",
     "QDGSArborescenceEmitter",
+    "QDGSExport",
     "QDGSSampler",
     "SamplerConfig",
     "Scorer",
     "__version__",
     "acceptance_mask",
+    "archive_export",
     "archive_metrics",
+    "build_embedded_clip",
     "check_images",
     "check_scores",
     "clipped_share",
     "embed_texts",
     "evaluate",
     "evaluate_with_jacobian",
+    "export_samples",
     "gaussian_mean_norm",
     "generate",
+    "label_by_threshold",
     "latent_norm_penalty",
     "load_archive",
     "load_checkpoint",
@@ -82,8 +101,11 @@ __all__ = [
     "preprocess_for_clip",
     "prompt_pair_score",
     "random_sampling",
+    "read_export",
     "sample_archive",
     "save_archive",
     "save_checkpoint",
     "stacked_jacobian",
+    "train_clip",
+    "zero_shot_accuracy",
 ]

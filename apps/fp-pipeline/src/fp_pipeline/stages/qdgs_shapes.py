@@ -103,9 +103,9 @@ def data_stage(*, params_path: Path, progress: bool = True) -> list[Path]:
 def _sample_grid(images: Any, title: str) -> Any:
     from matplotlib.figure import Figure
 
-    from fp_qdgs.shapes.folder import images_to_uint8
+    from fp_qdgs.export import to_uint8
 
-    pixels = images_to_uint8(images)
+    pixels = to_uint8(images).permute(0, 2, 3, 1).numpy()
     n = len(pixels)
     cols = min(8, n)
     rows = -(-n // cols)
@@ -147,7 +147,9 @@ def vae_stage(*, params_path: Path, progress: bool = True) -> Path:
             lr=float(cfg["lr"]),
             log=run,
             checkpoint_dir=checkpoint_dir("vae"),
-            harness=HarnessConfig.from_settings(SimpleNamespace(**cfg), checkpoint_dir("vae"), progress=progress),
+            harness=HarnessConfig.from_settings(
+                SimpleNamespace(**cfg), checkpoint_dir("vae"), progress=progress
+            ),
             tracking_id=run.run_id,
         )
         save_vae(vae, VAE_DIR, extra={"train_set": str(source), "final_loss": losses[-1] if losses else None})
@@ -178,7 +180,9 @@ def _zero_shot(clip: Any, shapes: dict[str, Any]) -> dict[str, float]:
     objective_pair = (SHAPES_PROMPTS.objective[0][0], SHAPES_PROMPTS.objective[1][0])
     splatters = make_splatters(n // 2, seed + 1)
     mixed = torch.cat([held.images[: n - n // 2], splatters])
-    is_splatter = torch.cat([torch.zeros(n - n // 2, dtype=torch.long), torch.ones(len(splatters), dtype=torch.long)])
+    is_splatter = torch.cat(
+        [torch.zeros(n - n // 2, dtype=torch.long), torch.ones(len(splatters), dtype=torch.long)]
+    )
     return {
         "colour": zero_shot_accuracy(clip, held.images, held.colour, colour_pair),
         "shape": zero_shot_accuracy(clip, held.images, held.shape, shape_pair),
@@ -253,7 +257,9 @@ def _sampler_setup(shapes: dict[str, Any]) -> tuple[Any, Any, Any]:
     except (TypeError, ValueError) as err:
         raise ParamsError(f"qdgs.shapes.sampler / qdgs.shapes.scorer: {err}") from err
     generator = DecoderGenerator(load_vae(VAE_DIR))
-    scorer = shapes_scorer(load_clip(_clip_source(shapes)), scorer_cfg, mean_prior_norm=generator.mean_prior_norm)
+    scorer = shapes_scorer(
+        load_clip(_clip_source(shapes)), scorer_cfg, mean_prior_norm=generator.mean_prior_norm
+    )
     return generator, scorer, config
 
 
@@ -313,10 +319,14 @@ def sample_stage(*, params_path: Path, method: str, progress: bool = True) -> Pa
         _write_json(ARCHIVE_DIR / f"{method}.json", archive_settings(archive))
         metrics = {**archive_metrics(archive), "evaluations": float(evaluations)}
         _write_json(RUNS_DIR / f"{method}.json", metrics)
-        figure = plot_archive_heatmap(archive, measure_names=MEASURE_NAMES, title=f"{method}: objective per cell")
+        figure = plot_archive_heatmap(
+            archive, measure_names=MEASURE_NAMES, title=f"{method}: objective per cell"
+        )
         save_figure(figure, PLOTS_DIR / f"archive-{method}.png", run)
         run.log_artifact(RUNS_DIR / f"{method}.json")
-    typer.echo(f"qdgs-shapes@{method}: coverage {metrics['coverage']:.3f} at {evaluations} evaluations -> {out}")
+    typer.echo(
+        f"qdgs-shapes@{method}: coverage {metrics['coverage']:.3f} at {evaluations} evaluations -> {out}"
+    )
     return out
 
 
@@ -342,18 +352,30 @@ def classifier_stage(*, params_path: Path, bias: float, progress: bool = True) -
     config = RepairConfig(progress=progress, **cfg)
     name = bias_name(bias)
     stage = f"shapes-classifier@{float(bias)!r}"  # the dvc.yaml matrix stage's name
-    with stage_run(stage, params={"qdgs.shapes.classifier": cfg, "bias": bias}, variant=name,
-                   dataset=train_dir(bias)) as run:
+    with stage_run(
+        stage, params={"qdgs.shapes.classifier": cfg, "bias": bias}, variant=name, dataset=train_dir(bias)
+    ) as run:
         trials = []
         for seed in seeds:
+
             def log(metrics: Any, step: int, seed: int = seed) -> None:
                 run({f"seed{seed}/{k}": v for k, v in metrics.items()}, step)
 
-            trials.append(run_repair_trial(real, balanced, synthetic, seed=seed, config=config, bias=bias, log=log))
+            trials.append(
+                run_repair_trial(real, balanced, synthetic, seed=seed, config=config, bias=bias, log=log)
+            )
         summary = _jsonable(summarise_trials(trials))
         out = classifier_file(bias)
-        _write_json(out, {"bias": bias, "seeds": seeds, "trials": [t.to_dict() for t in trials], "summary": summary,
-                          "sizes": {m: len(v[1]) for m, v in synthetic.items()}})
+        _write_json(
+            out,
+            {
+                "bias": bias,
+                "seeds": seeds,
+                "trials": [t.to_dict() for t in trials],
+                "summary": summary,
+                "sizes": {m: len(v[1]) for m, v in synthetic.items()},
+            },
+        )
         run.log_artifact(out)
     typer.echo(f"{stage}: {json.dumps(summary['arms'])}")
     return out

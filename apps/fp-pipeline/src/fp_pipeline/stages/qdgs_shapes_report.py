@@ -75,8 +75,16 @@ def figure_coverage(archives: dict[str, Any], metrics: dict[str, dict[str, float
     for ax, (method, archive) in zip(np.atleast_1d(axes), archives.items()):
         grid = archive_grid(archive)
         (lo0, hi0), (lo1, hi1) = zip(archive.lower_bounds, archive.upper_bounds)
-        ax.imshow(np.isfinite(grid).T, origin="lower", extent=(lo0, hi0, lo1, hi1), aspect="auto",
-                  cmap="Greens", vmin=0, vmax=1, interpolation="nearest")
+        ax.imshow(
+            np.isfinite(grid).T,
+            origin="lower",
+            extent=(lo0, hi0, lo1, hi1),
+            aspect="auto",
+            cmap="Greens",
+            vmin=0,
+            vmax=1,
+            interpolation="nearest",
+        )
         ax.set_title(f"{method}: coverage {metrics[method]['coverage']:.3f}")
         ax.set_xlabel("colour measure (red < 0 < blue)")
         ax.set_ylabel("shape measure (triangle < 0 < square)")
@@ -93,8 +101,12 @@ def _fmt(stat: dict[str, float]) -> str:
     return f"{stat['mean']:.3f} ± {stat['se']:.3f}"
 
 
-def _markdown(zero_shot: dict[str, Any], runs: dict[str, dict[str, float]], rows: list[dict[str, Any]],
-              sizes: dict[str, int]) -> str:
+def _markdown(
+    zero_shot: dict[str, Any],
+    runs: dict[str, dict[str, float]],
+    rows: list[dict[str, Any]],
+    sizes: dict[str, int],
+) -> str:
     lines = [
         "# QDGS shapes proof of concept",
         "",
@@ -103,9 +115,9 @@ def _markdown(zero_shot: dict[str, Any], runs: dict[str, dict[str, float]], rows
         "",
         "| prompt pair | accuracy |",
         "|---|---|",
-        f"| colour: \"A red shape\" / \"A blue shape\" | {zero_shot['colour']:.3f} |",
-        f"| shape: \"A triangle with 3 edges\" / \"A square or diamond with 4 edges\" | {zero_shot['shape']:.3f} |",
-        f"| objective: \"A regular square or a triangle.\" / \"Splatters of colors.\" | {zero_shot['objective']:.3f} |",
+        f'| colour: "A red shape" / "A blue shape" | {zero_shot["colour"]:.3f} |',
+        f'| shape: "A triangle with 3 edges" / "A square or diamond with 4 edges" | {zero_shot["shape"]:.3f} |',
+        f'| objective: "A regular square or a triangle." / "Splatters of colors." | {zero_shot["objective"]:.3f} |',
         "",
         "## Sampling at equal generator evaluations (Fig. 3)",
         "",
@@ -113,13 +125,22 @@ def _markdown(zero_shot: dict[str, Any], runs: dict[str, dict[str, float]], rows
         "|---|---|---|---|---|---|---|",
     ]
     for method, m in runs.items():
-        lines.append(f"| {method} | {int(m['evaluations'])} | {m['coverage']:.3f} | {m['qd_score']:.1f} | "
-                     f"{m['objective_max']:.2f} | {m['objective_mean']:.2f} | {sizes[method]} |")
+        lines.append(
+            f"| {method} | {int(m['evaluations'])} | {m['coverage']:.3f} | {m['qd_score']:.1f} | "
+            f"{m['objective_max']:.2f} | {m['objective_mean']:.2f} | {sizes[method]} |"
+        )
     ratio = runs["qd"]["coverage"] / max(runs["random"]["coverage"], 1e-12)
-    lines += ["", f"Coverage ratio QD / random: {ratio:.2f}.", "", "## Repair of the biased classifier (Fig. 1)", "",
-              "Balanced accuracy, mean ± s.e. over seeds; differences paired by seed; verdict: beyond 2 s.e.", "",
-              "| bias | real only | real + QDGS | real + random | QD - real | verdict | QD - random | verdict |",
-              "|---|---|---|---|---|---|---|---|"]
+    lines += [
+        "",
+        f"Coverage ratio QD / random: {ratio:.2f}.",
+        "",
+        "## Repair of the biased classifier (Fig. 1)",
+        "",
+        "Balanced accuracy, mean ± s.e. over seeds; differences paired by seed; verdict: beyond 2 s.e.",
+        "",
+        "| bias | real only | real + QDGS | real + random | QD - real | verdict | QD - random | verdict |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
     for row in rows:
         s = row["summary"]
         d1, d2 = s["differences"]["qd-real"], s["differences"]["qd-random"]
@@ -136,7 +157,7 @@ def report_stage(*, params_path: Path) -> Path:
     zero_shot = _read_json(ZERO_SHOT_FILE)
     runs = {m: _read_json(RUNS_DIR / f"{m}.json") for m in METHODS}
     rows = sorted((_read_json(classifier_file(b)) for b in biases(params)), key=lambda r: -r["bias"])
-    sizes = {m: int(_read_json(SAMPLES_DIR / m / "manifest.json").get("size", 0)) for m in METHODS}
+    sizes = {m: int(_read_json(SAMPLES_DIR / m / "manifest.json")["num_samples"]) for m in METHODS}
     summary = {
         "zero_shot": {k: zero_shot[k] for k in ("colour", "shape", "objective")},
         "coverage": {m: runs[m]["coverage"] for m in METHODS},

@@ -1,11 +1,14 @@
-"""The colour-biased shapes proof of concept: renderer, VAE generator, classifier."""
+"""The colour-biased shapes proof of concept: renderer, captions, sets on disk, VAE generator, scorer prompts,
+classifier and the repair protocol."""
 
+from fp_qdgs.shapes.captions import SPLATTER_CAPTIONS, shape_caption, splatter_caption
 from fp_qdgs.shapes.classifier import (
     ShapeClassifier,
     balanced_group_accuracy,
     predict_shapes,
     train_classifier,
 )
+from fp_qdgs.shapes.folder import read_shapes_set, write_shapes_set
 from fp_qdgs.shapes.render import (
     BLUE,
     COLOURS,
@@ -16,10 +19,30 @@ from fp_qdgs.shapes.render import (
     augment,
     base_image,
     caption,
+    make_clip_training_set,
     make_shapes,
+    make_splatters,
     whiten_dark,
 )
-from fp_qdgs.shapes.vae import LATENT_DIM, DecoderGenerator, ShapesVAE, VAEOutput, elbo_loss, train_vae
+from fp_qdgs.shapes.repair import (
+    RepairConfig,
+    TrialResult,
+    make_repair_data,
+    run_repair_trial,
+    summarise_trials,
+    verdict,
+)
+from fp_qdgs.shapes.scorer import SHAPE_MEASURE, SHAPES_PROMPTS, PromptSet, shapes_scorer
+from fp_qdgs.shapes.vae import (
+    LATENT_DIM,
+    DecoderGenerator,
+    ShapesVAE,
+    VAEOutput,
+    elbo_loss,
+    load_vae,
+    save_vae,
+    train_vae,
+)
 
 __all__ = [
     "BLUE",
@@ -28,19 +51,38 @@ __all__ = [
     "LATENT_DIM",
     "RED",
     "SHAPES",
+    "SHAPES_PROMPTS",
+    "SHAPE_MEASURE",
+    "SPLATTER_CAPTIONS",
     "DecoderGenerator",
+    "PromptSet",
+    "RepairConfig",
     "ShapeClassifier",
     "ShapesData",
     "ShapesVAE",
+    "TrialResult",
     "VAEOutput",
     "augment",
     "balanced_group_accuracy",
     "base_image",
     "caption",
     "elbo_loss",
+    "load_vae",
+    "make_clip_training_set",
+    "make_repair_data",
     "make_shapes",
+    "make_splatters",
     "predict_shapes",
+    "read_shapes_set",
+    "run_repair_trial",
+    "save_vae",
+    "shape_caption",
+    "shapes_scorer",
+    "splatter_caption",
+    "summarise_trials",
     "train_classifier",
     "train_vae",
+    "verdict",
     "whiten_dark",
+    "write_shapes_set",
 ]

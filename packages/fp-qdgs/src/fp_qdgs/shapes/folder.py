@@ -27,17 +27,13 @@ from PIL import Image
 
 from fp_core.atomic import atomic_output_dir
 from fp_core.manifest import ManifestError, read_manifest, write_manifest
+from fp_qdgs.export import to_uint8
 from fp_qdgs.shapes.render import COLOURS, SHAPES, ShapesData
 
-__all__ = ["SHAPES_SET_KIND", "images_to_uint8", "read_shapes_set", "write_shapes_set"]
+__all__ = ["SHAPES_SET_KIND", "read_shapes_set", "write_shapes_set"]
 
 SHAPES_SET_KIND = "shapes-set"
 _COLUMNS = ["file", "shape", "colour", "caption"]
-
-
-def images_to_uint8(images: torch.Tensor) -> np.ndarray:
-    """``[N, 3, H, W]`` in ``[0, 1]`` -> ``[N, H, W, 3]`` uint8."""
-    return (images.detach().clamp(0, 1) * 255).round().to(torch.uint8).permute(0, 2, 3, 1).cpu().numpy()
 
 
 def write_shapes_set(
@@ -53,7 +49,7 @@ def write_shapes_set(
             f"images ({n}), shape ({len(data.shape)}), colour ({len(data.colour)}) and captions "
             f"({len(data.captions)}) must have the same length"
         )
-    pixels = images_to_uint8(data.images)
+    pixels = to_uint8(data.images).permute(0, 2, 3, 1).numpy()  # [N, H, W, 3]
     rows, groups = [], Counter()
     with atomic_output_dir(directory) as tmp:
         for name in SHAPES:
