@@ -2,12 +2,14 @@
 
 Three entries, each measured side by side in one run:
 
-* ``jacobian``: one DQD evaluation (objective, ``k = 4`` measures and their ``[B, 5, 6]`` Jacobian) of a batch
-  of 36 latents through the shapes VAE decoder (random init) and a CLIP scorer on a small open_clip ViT at the
-  embedded shapes CLIP's size (``fp_qdgs.embedded_clip.EmbeddedCLIPConfig()``, random weights: timing only). ``batched`` is :func:`fp_qdgs.evaluate_with_jacobian` (one
-  forward, one vmapped backward); ``reference`` is the public code's way, ``k + 1`` separate forward and
-  backward passes. Repetitions alternate which arm runs first; medians and their ratio are reported (goal:
-  ratio <= 0.75), with the largest absolute difference between the two Jacobians.
+* ``jacobian``: one DQD evaluation (objective, ``k = 4`` measures and their ``[B, 5, 6]`` Jacobian) of the
+  DQD step's batch (``ask_dqd`` gives one point per emitter: 1 with params.yaml's one emitter;
+  ``jacobian_large_batch`` repeats it at 36 latents) through the shapes VAE decoder (random init) and a CLIP
+  scorer on a small open_clip ViT at the embedded shapes CLIP's size (``EmbeddedCLIPConfig()``, random
+  weights: timing only). ``batched`` is :func:`fp_qdgs.evaluate_with_jacobian` (one forward, one vmapped
+  backward); ``reference`` is the public code's way, ``k + 1`` separate forward and backward passes.
+  Repetitions alternate which arm runs first; medians and their ratio are reported (goal: ratio <= 0.75),
+  with the largest absolute difference between the two Jacobians.
 * ``coverage_sphere``: QDGS against :func:`fp_qdgs.random_sampling` at exactly the same number of generator
   evaluations on the toy sphere (:mod:`fp_qdgs.toy`, linear-projection measures); coverage ratio (goal >= 3).
 * ``coverage_shapes``: the same on the trained shapes VAE and the trained embedded CLIP, read from ``--vae``
@@ -57,6 +59,8 @@ PROMPTS = [  # objective pair, then k = 4 measure pairs
     ("A small shape.", "A large shape."),
     ("A shape on the left.", "A shape on the right."),
 ]
+
+
 def _clip_model() -> tuple[Any, torch.Tensor, dict[str, Any]]:
     """The embedded shapes CLIP's architecture with random weights, the prompt embeddings ``[10, D]``, a note."""
     from fp_qdgs.embedded_clip import EmbeddedCLIPConfig, as_loaded_clip, build_embedded_clip
@@ -212,7 +216,10 @@ def bench_shapes(vae_dir: Path, clip_dir: Path, iterations: int, width: float) -
 def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--reps", type=int, default=5, help="timed repetitions per Jacobian arm")
-    parser.add_argument("--batch", type=int, default=36, help="latents per DQD evaluation")
+    parser.add_argument(
+        "--batch", type=int, default=1, help="latents per DQD evaluation (= num_emitters: 1 in params.yaml)"
+    )
+    parser.add_argument("--large-batch", type=int, default=36, help="a second, larger DQD batch (0: skip)")
     parser.add_argument("--sphere-iterations", type=int, default=150)
     parser.add_argument("--shapes-iterations", type=int, default=100)
     parser.add_argument(
@@ -229,6 +236,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         "device": "cpu",
         "threads": torch.get_num_threads(),
         "jacobian": bench_jacobian(args.reps, args.batch),
+        "jacobian_large_batch": bench_jacobian(args.reps, args.large_batch) if args.large_batch else None,
         "coverage_sphere": bench_sphere(args.sphere_iterations),
         "coverage_shapes": bench_shapes(args.vae, args.clip, args.shapes_iterations, args.shapes_range),
     }

@@ -17,6 +17,7 @@ Every stage is one MLflow run (``stage_run``). Paths: :mod:`fp_pipeline.stages.q
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -125,7 +126,7 @@ def vae_stage(*, params_path: Path, progress: bool = True) -> Path:
 
     import torch
 
-    from fp_core.training import HarnessConfig
+    from fp_core.training import HarnessConfig, stored_tracking_id
     from fp_qdgs.shapes import DecoderGenerator, ShapesVAE, train_vae
     from fp_qdgs.shapes.folder import read_shapes_set
     from fp_qdgs.shapes.vae import save_vae
@@ -135,7 +136,10 @@ def vae_stage(*, params_path: Path, progress: bool = True) -> Path:
     seed = int(shapes["seed"])
     source = train_dir(float(cfg["train_bias"]))
     data = read_shapes_set(source)
-    with stage_run("qdgs-shapes-vae", params={"qdgs.shapes.vae": cfg}, seed=seed, dataset=source) as run:
+    resumed = stored_tracking_id(checkpoint_dir("vae"))  # continue the MLflow run of a killed process
+    with stage_run(
+        "qdgs-shapes-vae", params={"qdgs.shapes.vae": cfg}, seed=seed, dataset=source, run_id=resumed
+    ) as run:
         torch.manual_seed(seed)
         vae = ShapesVAE()
         losses = train_vae(
@@ -157,6 +161,7 @@ def vae_stage(*, params_path: Path, progress: bool = True) -> Path:
         with torch.no_grad():
             samples = generator(generator.sample_prior(32, torch.Generator().manual_seed(seed)))
         save_figure(_sample_grid(samples, "VAE prior samples"), PLOTS_DIR / "vae-samples.png", run)
+    shutil.rmtree(checkpoint_dir("vae"), ignore_errors=True)  # the model is written; a rerun starts afresh
     typer.echo(f"qdgs-shapes-vae: final ELBO loss {losses[-1]:.1f} -> {VAE_DIR}")
     return VAE_DIR
 
@@ -200,7 +205,10 @@ def clip_stage(*, params_path: Path, progress: bool = True) -> Path:
     params, shapes = _shapes_params(params_path)
     cfg = section(params, "qdgs.shapes.clip")
     seed = int(shapes["seed"])
-    with stage_run("clip-shapes", params={"qdgs.shapes.clip": cfg}, seed=seed) as run:
+    from fp_core.training import stored_tracking_id
+
+    resumed = stored_tracking_id(checkpoint_dir("clip"))
+    with stage_run("clip-shapes", params={"qdgs.shapes.clip": cfg}, seed=seed, run_id=resumed) as run:
         if cfg.get("real"):
             clip = load_clip(str(cfg["real"]))
             source = clip.name
@@ -231,6 +239,7 @@ def clip_stage(*, params_path: Path, progress: bool = True) -> Path:
         accuracy = _zero_shot(clip, shapes)
         run({f"zero_shot/{k}": v for k, v in accuracy.items()}, 0)
         _write_json(ZERO_SHOT_FILE, {"clip": source, "chance": 0.5, **accuracy})
+    shutil.rmtree(checkpoint_dir("clip"), ignore_errors=True)
     typer.echo(f"clip-shapes: zero-shot accuracy {accuracy} ({source})")
     return CLIP_DIR
 
@@ -283,6 +292,21 @@ def _run_qd(generator: Any, scorer: Any, config: Any, run: Any, progress: bool) 
     return sampler.result_archive, sampler.evaluations
 
 
+def _export_grid(directory: Path, method: str, count: int = 32) -> Any:
+    """A grid of ``count`` exported samples spread evenly over the archive's cells (in cell order)."""
+    import torch
+
+    from fp_qdgs.export import read_export
+
+    export = read_export(directory)
+    pick = torch.linspace(0, max(len(export.labels) - 1, 0), min(count, len(export.labels))).long()
+    names = export.label_names
+    title = f"{method}: {len(export.labels)} samples, " + ", ".join(
+        f"{int((export.labels == i).sum())} {name}" for i, name in enumerate(names)
+    )
+    return _sample_grid(export.float_images()[pick], title)
+
+
 def sample_stage(*, params_path: Path, method: str, progress: bool = True) -> Path:
     """Run QDGS (``qd``) or random sampling (``random``) at equal evaluations; export the labelled samples."""
     from fp_qdgs import archive_metrics
@@ -323,7 +347,9 @@ def sample_stage(*, params_path: Path, method: str, progress: bool = True) -> Pa
             archive, measure_names=MEASURE_NAMES, title=f"{method}: objective per cell"
         )
         save_figure(figure, PLOTS_DIR / f"archive-{method}.png", run)
+        save_figure(_export_grid(out, method), PLOTS_DIR / f"samples-{method}.png", run)
         run.log_artifact(RUNS_DIR / f"{method}.json")
+    shutil.rmtree(checkpoint_dir(method), ignore_errors=True)
     typer.echo(
         f"qdgs-shapes@{method}: coverage {metrics['coverage']:.3f} at {evaluations} evaluations -> {out}"
     )
