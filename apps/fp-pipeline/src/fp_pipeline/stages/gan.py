@@ -17,6 +17,7 @@ Paths: :mod:`fp_pipeline.stages.gan_common`; the report: :mod:`fp_pipeline.stage
 
 from __future__ import annotations
 
+import io
 import math
 import shutil
 from collections.abc import Callable, Sequence
@@ -200,6 +201,20 @@ def lpips_or_reason(net: str) -> tuple[Any | None, str | None]:
 # -- evaluation --------------------------------------------------------------------------------------------
 
 
+def _blas_threads(params: dict[str, Any]) -> Any:
+    """A context limiting numpy's BLAS to ``gan.torch_threads`` threads (when > 0 and threadpoolctl is
+    installed): on the shared 2-core box one FD took 0.33 s with 2 OpenBLAS threads and 4 ms with one, which
+    decides whether the bootstrap takes seconds or minutes."""
+    import contextlib
+
+    threads = int((params.get("gan") or {}).get("torch_threads", 0) or 0)
+    try:
+        from threadpoolctl import threadpool_limits
+    except ImportError:
+        return contextlib.nullcontext()
+    return threadpool_limits(threads) if threads > 0 else contextlib.nullcontext()
+
+
 def _feature_fn(ecfg: dict[str, Any]) -> Callable[[Any], np.ndarray]:
     """Images ``[N, 3, H, W]`` in [0, 1] -> features ``[N, D]`` (the embedded face CLIP or Inception)."""
     features = str(ecfg.get("features", "clip"))
@@ -289,20 +304,48 @@ def _fig6(variant: str, labels: Any, generated: Any, real: Any, palette: Any, co
         eval_dir(variant) / "fig6.png",
         run,
     )
-    import io
-
     buffer = io.BytesIO()
     maps = colorize(labels[:k], palette) if palette is not None else labels[:k].numpy().astype(np.uint8)
     np.savez_compressed(buffer, maps=maps, generated=to_uint8(generated[:k]), real=to_uint8(real[:k]))
     write_bytes(eval_dir(variant) / "samples.npz", buffer.getvalue())
 
 
+def _score_all(
+    variant: str,
+    export: Path,
+    names: list[str],
+    seeds: list[int],
+    config: Any,
+    ecfg: dict[str, Any],
+    lpips: Any,
+    palette: Any,
+    run: Any,
+) -> dict[str, list[dict[str, Any]]]:
+    """Per set, one score per GAN seed (:func:`_score`); writes the Fig. 6 grid of the first seed's test maps."""
+    from fp_core.seeds import derive_seed
+    from fp_diffusion.gan import generate, load_generator
+
+    features = _feature_fn(ecfg)
+    _, real = _load_set(export, "test", config.resolution, config.label_nc)
+    real_feats = features(real)
+    scores: dict[str, list[dict[str, Any]]] = {name: [] for name in names}
+    for seed in seeds:
+        generator = load_generator(model_dir(variant, seed))
+        for name in names:
+            labels, _ = _load_set(export, name, config.resolution, config.label_nc)
+            generated = generate(generator, labels, int(ecfg["batch_size"]))
+            bootstrap_seed = derive_seed(seed, "gan-eval-bootstrap", name)
+            scores[name].append(_score(generated, real, real_feats, features, lpips, ecfg, bootstrap_seed))
+            if name == "test" and seed == seeds[0]:
+                colours = None if palette is None else np.asarray(palette, np.uint8)
+                _fig6(variant, labels, generated, real, colours, int(ecfg["grid_maps"]), run)
+    return scores
+
+
 def eval_stage(*, params_path: Path, variant: str, progress: bool = True) -> Path:
     """Generate from the variant's test and perturbed test maps; FD and LPIPS against the real test images."""
     from fp_core.atomic import write_json
-    from fp_core.seeds import derive_seed
     from fp_diffusion.data import PairedMaps
-    from fp_diffusion.gan import generate, load_generator
 
     params = load_params(params_path)
     torch_threads(params)
@@ -319,38 +362,11 @@ def eval_stage(*, params_path: Path, variant: str, progress: bool = True) -> Pat
         seed=seeds[0] if len(seeds) == 1 else None,
         dataset=export,
     ) as run:
-        features = _feature_fn(ecfg)
         lpips, reason = lpips_or_reason(str(ecfg.get("lpips_net", "alex")))
-        _, real = _load_set(export, "test", config.resolution, config.label_nc)
-        real_feats = features(real)
-        scores: dict[str, list[dict[str, Any]]] = {name: [] for name in names}
-        for seed in seeds:
-            generator = load_generator(model_dir(variant, seed))
-            for name in names:
-                labels, _ = _load_set(export, name, config.resolution, config.label_nc)
-                generated = generate(generator, labels, int(ecfg["batch_size"]))
-                scores[name].append(
-                    _score(
-                        generated,
-                        real,
-                        real_feats,
-                        features,
-                        lpips,
-                        ecfg,
-                        derive_seed(seed, "gan-eval-bootstrap", name),
-                    )
-                )
-                if name == "test" and seed == seeds[0]:
-                    palette = manifest.get("palette")
-                    _fig6(
-                        variant,
-                        labels,
-                        generated,
-                        real,
-                        None if palette is None else np.asarray(palette, np.uint8),
-                        int(ecfg["grid_maps"]),
-                        run,
-                    )
+        with _blas_threads(params):
+            scores = _score_all(
+                variant, export, names, seeds, config, ecfg, lpips, manifest.get("palette"), run
+            )
         sets = {name: _aggregate(rows, reason) for name, rows in scores.items()}
         result = _metrics_file(variant, label, sets, seeds, reason, ecfg)
         write_json(eval_dir(variant) / "metrics.json", result)
