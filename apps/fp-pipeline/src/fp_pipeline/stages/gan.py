@@ -310,6 +310,15 @@ def _fig6(variant: str, labels: Any, generated: Any, real: Any, palette: Any, co
     write_bytes(eval_dir(variant) / "samples.npz", buffer.getvalue())
 
 
+def _floor(export: Path, config: Any, features: Callable, real_feats: np.ndarray) -> dict[str, Any]:
+    """The FD between two sets of **real** faces (the export's val images vs the test images): what a perfect
+    generator would score with this many images, the floor to read the generated FDs against."""
+    from fp_metrics.generative import fid_from_features
+
+    _, val = _load_set(export, "val", config.resolution, config.label_nc)
+    return {"fd": fid_from_features(features(val), real_feats), "images": len(val)}
+
+
 def _score_all(
     variant: str,
     export: Path,
@@ -329,6 +338,7 @@ def _score_all(
     _, real = _load_set(export, "test", config.resolution, config.label_nc)
     real_feats = features(real)
     scores: dict[str, list[dict[str, Any]]] = {name: [] for name in names}
+    scores["_floor"] = [_floor(export, config, features, real_feats)]
     for seed in seeds:
         generator = load_generator(model_dir(variant, seed))
         for name in names:
@@ -367,8 +377,14 @@ def eval_stage(*, params_path: Path, variant: str, progress: bool = True) -> Pat
             scores = _score_all(
                 variant, export, names, seeds, config, ecfg, lpips, manifest.get("palette"), run
             )
+        floor = scores.pop("_floor")[0]
         sets = {name: _aggregate(rows, reason) for name, rows in scores.items()}
         result = _metrics_file(variant, label, sets, seeds, reason, ecfg)
+        result["real_vs_real"] = {
+            label: floor["fd"],
+            "images": floor["images"],
+            "sets": "val vs test (real images)",
+        }
         write_json(eval_dir(variant) / "metrics.json", result)
         run({k: v for k, v in _flat_numbers(result).items()}, 0)
         run.log_artifact(eval_dir(variant) / "metrics.json")

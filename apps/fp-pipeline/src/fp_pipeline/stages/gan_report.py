@@ -96,6 +96,11 @@ def _verdict(metrics: dict[str, dict[str, Any]], label: str, baseline: str) -> d
         out["variants"][variant] = row
     winners = [v for v, row in out["variants"].items() if row[label] and row[label].get("test")]
     out["lower_fd_on_test"] = winners
+    out["higher_fd_on_test"] = [
+        v
+        for v, m in metrics.items()
+        if v != baseline and beats(m[label].get("test"), metrics[baseline][label].get("test"))
+    ]
     out["lpips_available"] = not isinstance(metrics[baseline][lp], str)
     return out
 
@@ -115,7 +120,12 @@ def _verdict_text(verdict: dict[str, Any], label: str) -> list[str]:
     else:
         lines.append(
             f"On the clean test maps, **no** multi-objective variant gave a lower {label} than `{base}` "
-            "beyond the standard errors: at this toy scale the GAN rows do not separate the parsers."
+            "beyond the standard errors: with these settings the GAN rows do not separate the parsers."
+        )
+    if verdict["higher_fd_on_test"]:
+        worse = ", ".join(f"`{v}`" for v in verdict["higher_fd_on_test"])
+        lines.append(
+            f"Higher (worse) than `{base}` beyond the standard errors on the clean test maps: {worse}."
         )
     per_set = {
         v: sorted(s for s, ok in (row[label] or {}).items() if ok and s != "test")
@@ -196,6 +206,9 @@ def report_stage(*, params_path: Path, progress: bool = True) -> Path:
             ),
             f"Uncertainty: mean ± standard error ({first[label]['test']['se_kind']}); GAN seeds {first['gan_seeds']}.",
             f"Reference images: {first['reference']}.",
+            f"Floor: the same distance between two sets of **real** faces (val vs test, "
+            f"{first['real_vs_real']['images']} vs {first['images']['test']} images) is "
+            f"{first['real_vs_real'][label]:.4g}; a generator matching the real faces would score about this.",
             "",
             "## Table IV (GAN rows)",
             "",
