@@ -164,3 +164,22 @@ def test_the_verdict_rule_and_cells() -> None:
     assert beats(base, {"mean": 1.0, "se": None}) is None
     assert format_cell({"mean": 12.345, "se": 0.456}) == "12.35 ± 0.46"
     assert format_cell("unavailable: place x at y") == "unavailable: place x at y"
+
+
+def test_several_gan_seeds_give_the_standard_error_over_seeds() -> None:
+    from fp_pipeline.stages.gan import _aggregate
+
+    rows = [
+        {"fd": 1.0, "fd_bootstrap_se": 0.5, "images": 10, "lpips": 0.2, "lpips_se": 0.01},
+        {"fd": 3.0, "fd_bootstrap_se": 0.5, "images": 10, "lpips": 0.4, "lpips_se": 0.01},
+    ]
+    out = _aggregate(rows, None)
+    assert out["fd"] == {"mean": 2.0, "se": pytest.approx(1.0), "se_kind": "over 2 GAN seeds"}
+    assert out["lpips"]["mean"] == pytest.approx(0.3) and out["lpips"]["se"] == pytest.approx(0.1)
+    one = _aggregate(rows[:1], None)
+    assert one["fd"] == {"mean": 1.0, "se": 0.5, "se_kind": "bootstrap over test images"}
+    assert one["lpips"] == {"mean": 0.2, "se": 0.01, "se_kind": "over test images"}
+    assert (
+        _aggregate([{"fd": 1.0, "fd_bootstrap_se": 0.5, "images": 3}], "unavailable: x")["lpips"]
+        == "unavailable: x"
+    )
