@@ -12,6 +12,7 @@ Pix2PixHD's FD (:mod:`fp_pipeline.stages.gan`) uses this CLIP's image features; 
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 from typing import Any
 
@@ -164,6 +165,7 @@ def clip_faces_stage(*, params_path: Path, progress: bool = True) -> Path:
                 "seed": seed,
             },
         )
+        shutil.rmtree(checkpoint_dir("clip-faces"), ignore_errors=True)  # saved: the next run trains afresh
         clip = load_clip(CLIP_FACES_DIR)
         test_images, test_labels, _ = face_set(root, "test", model_cfg.image_size, order)
         report = zero_shot_report(clip, test_images, test_labels)
