@@ -183,33 +183,40 @@ def bench_sphere(iterations: int, latent_dim: int = 20) -> dict[str, Any]:
     return out
 
 
-def bench_shapes(vae_dir: Path, clip_dir: Path, iterations: int, width: float) -> dict[str, Any] | str:
-    """Coverage on the trained shapes VAE + embedded CLIP, or ``"unavailable: ..."``."""
+def _shapes_settings(params_path: Path, iterations: int) -> tuple[SamplerConfig, CLIPScorerConfig]:
+    """The pipeline's ``qdgs.shapes.sampler`` / ``scorer`` from ``params_path``, ``iterations`` overridden."""
+    import yaml
+
+    shapes = yaml.safe_load(params_path.read_text(encoding="utf-8"))["qdgs"]["shapes"]
+    sampler = {**shapes["sampler"], "iterations": iterations, "checkpoint_every": 0}
+    sampler.setdefault("seed", int(shapes.get("seed", 0)))
+    return SamplerConfig.from_dict(sampler), CLIPScorerConfig(**(shapes.get("scorer") or {}))
+
+
+def bench_shapes(vae_dir: Path, clip_dir: Path, iterations: int, params_path: Path) -> dict[str, Any] | str:
+    """Coverage on the trained shapes VAE + embedded CLIP with the pipeline's settings, or ``"unavailable: ..."``."""
     missing = [str(p) for p in (vae_dir, clip_dir) if not (p / "manifest.json").is_file()]
+    missing += [] if params_path.is_file() else [str(params_path)]
     if missing:
         return f"{UNAVAILABLE} (not found: {', '.join(missing)})"
-    try:
-        from fp_metrics.clip_models import load_clip  # type: ignore[import-not-found]
-    except ImportError as error:
-        return f"unavailable: fp_metrics.clip_models.load_clip cannot be imported ({error})"
+    from fp_metrics.clip_models import load_clip
     from fp_qdgs.shapes.scorer import SHAPES_PROMPTS, shapes_scorer
     from fp_qdgs.shapes.vae import load_vae
 
+    config, scorer_config = _shapes_settings(params_path, iterations)
     generator = DecoderGenerator(load_vae(vae_dir))
-    scorer = shapes_scorer(load_clip(clip_dir))
-    config = SamplerConfig(
-        measure_dims=(20, 20),
-        measure_ranges=((-width, width), (-width, width)),
-        threshold_min=0.0,
-        batch_size=36,
-        iterations=iterations,
-        x0_samples=128,
-        eval_batch=64,
-    )
+    scorer = shapes_scorer(load_clip(clip_dir), scorer_config, mean_prior_norm=generator.mean_prior_norm)
     out = compare_coverage(generator, scorer, config)
     out.update(
-        {"measure_names": list(SHAPES_PROMPTS.measure_names), "vae": str(vae_dir), "clip": str(clip_dir)}
+        {
+            "measure_names": list(SHAPES_PROMPTS.measure_names),
+            "measure_ranges": [list(r) for r in config.measure_ranges],
+            "vae": str(vae_dir),
+            "clip": str(clip_dir),
+            "settings": f"{params_path}: qdgs.shapes.sampler / scorer",
+        }
     )
+    out["goal_ratio_ge_3"] = out["coverage_ratio"] is None or out["coverage_ratio"] >= 3
     return out
 
 
@@ -222,9 +229,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--large-batch", type=int, default=36, help="a second, larger DQD batch (0: skip)")
     parser.add_argument("--sphere-iterations", type=int, default=150)
     parser.add_argument("--shapes-iterations", type=int, default=100)
-    parser.add_argument(
-        "--shapes-range", type=float, default=0.1, help="measure range +- (radians) on shapes"
-    )
+    parser.add_argument("--params", type=Path, default=ROOT / "params.yaml", help="sampler/scorer settings")
     parser.add_argument("--vae", type=Path, default=DEFAULT_VAE, help="a save_vae directory")
     parser.add_argument("--clip", type=Path, default=DEFAULT_CLIP, help="a load_clip directory")
     parser.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default)")
@@ -238,7 +243,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         "jacobian": bench_jacobian(args.reps, args.batch),
         "jacobian_large_batch": bench_jacobian(args.reps, args.large_batch) if args.large_batch else None,
         "coverage_sphere": bench_sphere(args.sphere_iterations),
-        "coverage_shapes": bench_shapes(args.vae, args.clip, args.shapes_iterations, args.shapes_range),
+        "coverage_shapes": bench_shapes(args.vae, args.clip, args.shapes_iterations, args.params),
     }
     print(json.dumps(report))
     return report
