@@ -11,13 +11,14 @@ from collections.abc import Callable, Sequence
 from typing import Protocol, runtime_checkable
 
 import torch
-import torch.nn.functional as F
+
+from fp_metrics.clip_models import OPENAI_MEAN, OPENAI_STD, preprocess_images
 
 __all__ = ["CLIP_MEAN", "CLIP_STD", "CLIPLike", "embed_texts", "preprocess_for_clip", "unit"]
 
 #: OpenAI CLIP's per-channel pixel mean and standard deviation (RGB, images in [0, 1]).
-CLIP_MEAN: tuple[float, float, float] = (0.48145466, 0.4578275, 0.40821073)
-CLIP_STD: tuple[float, float, float] = (0.26862954, 0.26130258, 0.27577711)
+CLIP_MEAN: tuple[float, float, float] = OPENAI_MEAN
+CLIP_STD: tuple[float, float, float] = OPENAI_STD
 
 
 @runtime_checkable
@@ -41,22 +42,10 @@ def preprocess_for_clip(
     """Differentiable CLIP preprocessing: ``[B, 3, H, W]`` in ``[0, 1]`` -> ``[B, 3, size, size]`` normalised.
 
     Resize so the shorter side is ``size`` (bicubic, antialiased when shrinking, like CLIP's PIL resize), centre
-    crop to ``size x size``, then ``(x - mean) / std`` per channel.
+    crop to ``size x size``, then ``(x - mean) / std`` per channel: ``fp_metrics.clip_models.preprocess_images``,
+    the preprocessing a loaded CLIP applies, so scores and metrics see the same pixels.
     """
-    if images.dim() != 4 or images.shape[1] != 3:
-        raise ValueError(f"images must have shape [B, 3, H, W], got {tuple(images.shape)}")
-    h, w = images.shape[-2:]
-    scale = size / min(h, w)
-    new_h, new_w = max(size, round(h * scale)), max(size, round(w * scale))
-    if (new_h, new_w) != (h, w):
-        images = F.interpolate(
-            images, size=(new_h, new_w), mode="bicubic", align_corners=False, antialias=scale < 1.0
-        )
-    top, left = (new_h - size) // 2, (new_w - size) // 2
-    images = images[..., top : top + size, left : left + size]
-    m = torch.as_tensor(mean, dtype=images.dtype, device=images.device).view(1, 3, 1, 1)
-    s = torch.as_tensor(std, dtype=images.dtype, device=images.device).view(1, 3, 1, 1)
-    return (images - m) / s
+    return preprocess_images(images, size, mean, std)
 
 
 @torch.no_grad()
