@@ -6,7 +6,6 @@ arithmetic and the goal flag's consistency with the printed ratio are.
 
 from __future__ import annotations
 
-import json
 import subprocess
 import sys
 from pathlib import Path
@@ -18,19 +17,8 @@ SCRIPT = ROOT / "benchmarks" / "gradagg_step.py"
 
 
 @pytest.fixture(scope="module")
-def report() -> dict:
-    done = subprocess.run(
-        [sys.executable, str(SCRIPT), "--reps", "1", "--unet-size", "8", "--unet-batch", "1"],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=600,
-        check=False,
-    )
-    assert done.returncode == 0, done.stderr[-2000:]
-    lines = [line for line in done.stdout.splitlines() if line.strip()]
-    assert len(lines) == 1, done.stdout
-    return json.loads(lines[0])
+def report(run_benchmark) -> dict:
+    return run_benchmark("gradagg_step.py", "--reps", "1", "--unet-size", "8", "--unet-batch", "1")
 
 
 def test_prints_every_variant_and_ratio(report: dict) -> None:

@@ -6,53 +6,24 @@ consistency with the printed ratios, the Jacobian agreement and the "unavailable
 
 from __future__ import annotations
 
-import json
-import subprocess
-import sys
-from pathlib import Path
-
 import pytest
-
-ROOT = Path(__file__).resolve().parents[1]
-SCRIPT = ROOT / "benchmarks" / "qdgs_step.py"
 
 
 @pytest.fixture(scope="module")
-def report(tmp_path_factory: pytest.TempPathFactory) -> dict:
+def report(tmp_path_factory: pytest.TempPathFactory, run_benchmark) -> dict:
     missing = tmp_path_factory.mktemp("none")
-    done = subprocess.run(
-        [
-            sys.executable,
-            str(SCRIPT),
-            "--reps",
-            "1",
-            "--batch",
-            "3",
-            "--sphere-iterations",
-            "3",
-            "--threads",
-            "1",
-            "--vae",
-            str(missing / "vae"),
-            "--clip",
-            str(missing / "clip"),
-        ],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=600,
-        check=False,
+    return run_benchmark(
+        "qdgs_step.py",
+        *("--reps", "1", "--batch", "3", "--large-batch", "0", "--sphere-iterations", "3"),
+        *("--threads", "1", "--vae", str(missing / "vae"), "--clip", str(missing / "clip")),
     )
-    assert done.returncode == 0, done.stderr[-2000:]
-    lines = [line for line in done.stdout.splitlines() if line.strip()]
-    assert len(lines) == 1, done.stdout
-    return json.loads(lines[0])
 
 
 @pytest.mark.slow
 def test_jacobian_entry(report: dict) -> None:
     assert report["benchmark"] == "qdgs_step" and report["device"] == "cpu" and report["threads"] == 1
     jac = report["jacobian"]
+    assert report["jacobian_large_batch"] is None  # --large-batch 0 skips the second batch
     assert set(jac["ms"]) == {"batched", "reference"} and all(v > 0 for v in jac["ms"].values())
     ratio = jac["ratio_batched_over_reference"]
     assert ratio == pytest.approx(jac["ms"]["batched"] / jac["ms"]["reference"], rel=0.03)
