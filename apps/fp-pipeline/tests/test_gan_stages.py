@@ -15,9 +15,9 @@ import yaml
 from typer.testing import CliRunner
 
 from fp_pipeline.cli import app
-from fp_pipeline.stages.gan import bootstrap_se, lpips_or_reason, mean_se
 from fp_pipeline.stages.gan_common import CLIP_FD_LABEL, format_cell
 from fp_pipeline.stages.gan_report import beats
+from fp_pipeline.stages.generative_eval import bootstrap_se, lpips_or_reason, mean_se
 
 ROOT = Path(__file__).resolve().parents[3]
 

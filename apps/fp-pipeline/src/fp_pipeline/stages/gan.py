@@ -18,9 +18,8 @@ Paths: :mod:`fp_pipeline.stages.gan_common`; the report: :mod:`fp_pipeline.stage
 from __future__ import annotations
 
 import io
-import math
 import shutil
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -38,17 +37,16 @@ from fp_pipeline.stages.gan_common import (
     model_dir,
     torch_threads,
 )
+from fp_pipeline.stages.generative_eval import (
+    blas_threads,
+    fd_with_se,
+    feature_fn,
+    lpips_or_reason,
+    mean_se,
+)
 from fp_pipeline.tracking import save_figure, stage_run
 
-__all__ = [
-    "bootstrap_se",
-    "gan_config",
-    "eval_stage",
-    "gan_app",
-    "lpips_or_reason",
-    "mean_se",
-    "train_stage",
-]
+__all__ = ["eval_stage", "gan_app", "gan_config", "train_stage"]
 
 
 def gan_config(params: dict[str, Any], seed: int) -> Any:
@@ -160,74 +158,7 @@ def train_stage(*, params_path: Path, variant: str, progress: bool = True) -> Pa
     return model_dir(variant)
 
 
-# -- statistics --------------------------------------------------------------------------------------------
-
-
-def mean_se(values: Sequence[float]) -> tuple[float, float | None]:
-    """``(mean, standard error)`` with the sample standard deviation (ddof 1); s.e. None for one value."""
-    x = np.asarray(values, dtype=np.float64)
-    if x.size == 0:
-        raise ValueError("mean_se needs at least one value")
-    if x.size == 1:
-        return float(x[0]), None
-    return float(x.mean()), float(x.std(ddof=1) / math.sqrt(x.size))
-
-
-def bootstrap_se(statistic: Callable[[np.ndarray], float], n: int, *, samples: int, seed: int) -> float:
-    """Bootstrap standard error of ``statistic(indices)`` over ``n`` items: the sample standard deviation
-    (ddof 1) of ``statistic`` on ``samples`` resamples of ``range(n)`` drawn with replacement (seeded)."""
-    if n < 2 or samples < 2:
-        raise ValueError(f"bootstrap_se needs n >= 2 items and samples >= 2, got {n} and {samples}")
-    rng = np.random.default_rng(seed)
-    values = [statistic(rng.integers(0, n, size=n)) for _ in range(samples)]
-    return float(np.std(values, ddof=1))
-
-
-def lpips_or_reason(net: str) -> tuple[Any | None, str | None]:
-    """``(LPIPSDistance(net), None)`` when its trunk weights are local, else ``(None, "unavailable: place
-    <file> at <path>")`` (never random weights)."""
-    from fp_core.weights import WeightsNotFoundError, weights_dir
-    from fp_metrics.perceptual import LPIPS_TRUNK_FILES, LPIPSDistance
-
-    try:
-        return LPIPSDistance(net), None
-    except (WeightsNotFoundError, ImportError) as err:
-        if isinstance(err, ImportError):
-            return None, f"unavailable: the lpips package is not installed ({err})"
-        filename, url = LPIPS_TRUNK_FILES[net]
-        return None, f"unavailable: place {filename} at {weights_dir() / filename} (from {url})"
-
-
 # -- evaluation --------------------------------------------------------------------------------------------
-
-
-def _blas_threads(params: dict[str, Any]) -> Any:
-    """A context limiting numpy's BLAS to ``gan.torch_threads`` threads (when > 0 and threadpoolctl is
-    installed): on the shared 2-core box one FD took 0.33 s with 2 OpenBLAS threads and 4 ms with one, which
-    decides whether the bootstrap takes seconds or minutes."""
-    import contextlib
-
-    threads = int((params.get("gan") or {}).get("torch_threads", 0) or 0)
-    try:
-        from threadpoolctl import threadpool_limits
-    except ImportError:
-        return contextlib.nullcontext()
-    return threadpool_limits(threads) if threads > 0 else contextlib.nullcontext()
-
-
-def _feature_fn(ecfg: dict[str, Any]) -> Callable[[Any], np.ndarray]:
-    """Images ``[N, 3, H, W]`` in [0, 1] -> features ``[N, D]`` (the embedded face CLIP or Inception)."""
-    features = str(ecfg.get("features", "clip"))
-    fd_label(features)
-    if features == "clip":
-        from fp_metrics.clip_models import load_clip
-
-        clip = load_clip(str(ecfg["clip"]))
-        return lambda images: clip.encode_images(images).numpy().astype(np.float64)
-    from fp_metrics.features import InceptionFeatureExtractor, extract_features
-
-    inception = InceptionFeatureExtractor(ecfg.get("inception_path")).eval()
-    return lambda images: extract_features(images, inception).astype(np.float64)
 
 
 def _set_names(manifest: dict[str, Any]) -> list[str]:
@@ -255,16 +186,8 @@ def _score(
     seed: int,
 ) -> dict[str, Any]:
     """FD with its bootstrap s.e. over test images; LPIPS per pair with its s.e. over images."""
-    from fp_metrics.generative import fid_from_features
-
     gen_feats = features(generated)
-    fd = fid_from_features(gen_feats, real_feats)
-    se = bootstrap_se(
-        lambda idx: fid_from_features(gen_feats[idx], real_feats[idx]),
-        len(gen_feats),
-        samples=int(ecfg["bootstrap"]),
-        seed=seed,
-    )
+    fd, se = fd_with_se(gen_feats, real_feats, samples=int(ecfg["bootstrap"]), seed=seed)
     out: dict[str, Any] = {"fd": fd, "fd_bootstrap_se": se, "images": len(gen_feats)}
     if lpips is not None:
         per_pair = lpips(generated * 2 - 1, real * 2 - 1).double().numpy()
@@ -334,7 +257,7 @@ def _score_all(
     from fp_core.seeds import derive_seed
     from fp_diffusion.gan import generate, load_generator
 
-    features = _feature_fn(ecfg)
+    features = feature_fn(ecfg)
     _, real = _load_set(export, "test", config.resolution, config.label_nc)
     real_feats = features(real)
     scores: dict[str, list[dict[str, Any]]] = {name: [] for name in names}
@@ -373,7 +296,7 @@ def eval_stage(*, params_path: Path, variant: str, progress: bool = True) -> Pat
         dataset=export,
     ) as run:
         lpips, reason = lpips_or_reason(str(ecfg.get("lpips_net", "alex")))
-        with _blas_threads(params):
+        with blas_threads(params):
             scores = _score_all(
                 variant, export, names, seeds, config, ecfg, lpips, manifest.get("palette"), run
             )
