@@ -342,6 +342,8 @@ def controlnet_train(
     progress: ProgressOption = True,
 ) -> None:
     """Fine-tune the variant's ControlNet (controlnet.train) on its exported train + val maps; resumes."""
+    from fp_pipeline.stages.controlnet import train_stage
+
     train_stage(params_path=params, variant=variant, progress=progress)
 
 
@@ -352,6 +354,8 @@ def controlnet_eval(
     progress: ProgressOption = True,
 ) -> None:
     """FD, LPIPS and map adherence of each snapshot's faces from the variant's test maps (controlnet.eval)."""
+    from fp_pipeline.stages.controlnet import eval_stage
+
     eval_stage(params_path=params, variant=variant, progress=progress)
 
 
