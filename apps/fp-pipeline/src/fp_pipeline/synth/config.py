@@ -144,6 +144,8 @@ class SynthConfig:
         male_fraction: share of men.
         young_fraction: share of young people (older ones may turn gray, bald, get bags under the eyes).
         gray_hair_old_prob: probability that an older person's hair is gray, whatever the group's colours.
+        wrinkles_old_prob: probability that an older person has forehead lines and nasolabial folds (the
+            clearest age cue a small image keeps; young people never do).
         bald_prob: probability that an older man is bald (young men: a fifth of it; women: never).
         beard_prob: probability that a man has facial hair (stubble, mustache, goatee or full beard).
         bangs_prob: probability of bangs (for people with hair).
@@ -179,6 +181,7 @@ class SynthConfig:
     male_fraction: float = 0.42
     young_fraction: float = 0.78
     gray_hair_old_prob: float = 0.35
+    wrinkles_old_prob: float = 0.85
     bald_prob: float = 0.25
     beard_prob: float = 0.35
     bangs_prob: float = 0.18
@@ -213,7 +216,7 @@ class SynthConfig:
         self._check_splits()
         self._check_groups()
         for name in (
-            "male_fraction", "young_fraction", "gray_hair_old_prob", "bald_prob", "beard_prob", "bangs_prob",
+            "male_fraction", "young_fraction", "gray_hair_old_prob", "wrinkles_old_prob", "bald_prob", "beard_prob", "bangs_prob",
             "eyeglasses_prob", "sunglasses_fraction", "hat_prob", "earrings_prob", "necklace_prob",
             "necktie_prob", "lipstick_prob", "heavy_makeup_prob", "smiling_prob", "mouth_open_prob",
             "blur_prob",

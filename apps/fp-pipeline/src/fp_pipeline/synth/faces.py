@@ -89,6 +89,8 @@ def draw_face(identity: Identity, spec: ImageSpec, rng: np.random.Generator) -> 
     mouth = _MouthLayout(identity, spec, cx + yaw_shift, cy + 0.56 * h)
     _draw_facial_hair(out, identity, cx, cy, w, h, mouth)
     _draw_skin_marks(out, identity, spec, cx, cy, w, h, eye_y, eye_half_height, yaw_shift)
+    if identity.wrinkles:
+        _draw_wrinkles(out, identity, cx, cy, w, h, eye_y, yaw_shift)
     _draw_nose(out, identity, cx + 1.3 * yaw_shift, eye_y)
     irises = _draw_eyes(out, identity, spec, rng, cx + yaw_shift, eye_y, w, eye_half_height)
     mouth.draw(out)
@@ -249,6 +251,33 @@ def _draw_skin_marks(
                 Paint.EYESHADOW,
                 ellipse(x, eye_y - eye_half_height * 0.5, ew * 1.12, eye_half_height + 0.011, 28),
             )
+
+
+def _draw_wrinkles(
+    out: _Builder,
+    identity: Identity,
+    cx: float,
+    cy: float,
+    w: float,
+    h: float,
+    eye_y: float,
+    yaw_shift: float,
+) -> None:
+    """Two forehead lines and the nasolabial folds of an older face (skin paint, so the masks are unchanged)."""
+    s = np.linspace(-1.0, 1.0, 15)
+    for k, rise in enumerate((0.3, 0.4)):
+        half = (0.55 - 0.07 * k) * w
+        ys = eye_y - rise * h - 0.012 * (1 - s * s)
+        out.line(Paint.WRINKLE, np.stack([cx + 0.7 * yaw_shift + s * half, ys], 1), width=0.012)
+    nose_y = eye_y + 0.012 + identity.nose_length
+    mouth_y = cy + 0.56 * h
+    t = np.linspace(0.0, 1.0, 9)
+    for side in SIDES:
+        x0 = cx + 1.3 * yaw_shift + side * identity.nose_half_width * 1.35
+        x1 = cx + yaw_shift + side * identity.mouth_half_width * 1.2
+        xs = x0 + (x1 - x0) * t + side * 0.018 * np.sin(math.pi * t)
+        ys = nose_y - 0.01 + (mouth_y + 0.012 - nose_y) * t
+        out.line(Paint.WRINKLE, np.stack([xs, ys], 1), width=0.011)
 
 
 def _draw_nose(out: _Builder, identity: Identity, x: float, eye_y: float) -> None:

@@ -48,6 +48,7 @@ class Paint(IntEnum):
     HAIR_FRONT = 31
     HAT = 32
     HAT_BAND = 33
+    WRINKLE = 34
 
 
 #: Part name of every paint (``None``: background). Facial hair and make-up are skin, as in the release.
@@ -68,6 +69,7 @@ PAINT_PART: dict[Paint, str | None] = {
     Paint.CHEEKBONE: "skin",
     Paint.CHEEK: "skin",
     Paint.EYE_BAG: "skin",
+    Paint.WRINKLE: "skin",
     Paint.EYESHADOW: "skin",
     Paint.NOSE: "nose",
     Paint.EYE_L: "l_eye",

@@ -110,6 +110,7 @@ class Identity:
     bags_under_eyes: bool
     natural_rosy: bool
     neck_half_width: float
+    wrinkles: bool = False
 
     @property
     def pale(self) -> bool:
@@ -376,6 +377,8 @@ def sample_identity(config: SynthConfig, index: int, group: int, celeba_id: int)
         bags_under_eyes=bool(rng.random() < (0.4 if old else 0.12)),
         natural_rosy=bool(rng.random() < 0.05),
         neck_half_width=face_half_width * float(rng.uniform(0.58, 0.66) if male else rng.uniform(0.5, 0.58)),
+        # drawn last, so adding it left every other trait of every identity as it was
+        wrinkles=bool(old and rng.random() < config.wrinkles_old_prob),
     )
 
 

@@ -123,6 +123,7 @@ def paint_colours(
         Paint.CHEEKBONE: lambda: shaded_skin * 1.05,
         Paint.CHEEK: lambda: _mix(skin, (0.88, 0.35, 0.38), 0.35) * fields.face_shade,
         Paint.EYE_BAG: lambda: shaded_skin * np.array([0.84, 0.8, 0.86], dtype=np.float32),
+        Paint.WRINKLE: lambda: shaded_skin * np.array([0.7, 0.66, 0.66], dtype=np.float32),
         Paint.EYESHADOW: lambda: _mix(skin, spec.eyeshadow_rgb, 0.6) * fields.face_shade,
         Paint.NOSE: lambda: shaded_skin * 0.88,
         Paint.EYE_L: lambda: np.array([0.93, 0.91, 0.89], dtype=np.float32),
