@@ -10,8 +10,9 @@ import torch
 from safetensors.torch import load_file
 from toy_dataset import ToyFaces  # noqa: I001  (test helper beside this file)
 
+from fp_core.sampling import EpochPermutation
 from fp_core.training import CheckpointMismatchError, latest_checkpoint
-from fp_parsing.train import ConfigError, EpochPermutationSampler, TrainConfig, train_parser
+from fp_parsing.train import ConfigError, TrainConfig, train_parser
 
 TINY = {
     "epochs": 2,
@@ -38,7 +39,7 @@ def test_unknown_keys_are_named() -> None:
 
 
 def test_sampler_order_depends_on_seed_and_epoch_only() -> None:
-    a, b = EpochPermutationSampler(10, seed=1), EpochPermutationSampler(10, seed=1)
+    a, b = EpochPermutation(10, 1, "order"), EpochPermutation(10, 1, "order")
     a.set_epoch(2)
     b.set_epoch(2)
     assert list(a) == list(b) and sorted(a) == list(range(10))

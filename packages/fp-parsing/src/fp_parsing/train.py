@@ -19,16 +19,17 @@ from __future__ import annotations
 
 import dataclasses
 import os
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import torch
-from torch.utils.data import DataLoader, Dataset, Sampler
+from torch.utils.data import DataLoader, Dataset
 
 from fp_core.atomic import atomic_output_dir, write_json
 from fp_core.logging import LogFn
+from fp_core.sampling import EpochPermutation
 from fp_core.seeds import derive_seed, torch_generator
 from fp_parsing.groups import GroupingSpec, group_ids, groupings_for
 from fp_parsing.losses import ROBUSTNESS_MODES, ParsingObjectives
@@ -38,7 +39,6 @@ from fp_parsing.schedules import build_schedule, schedule_csv, schedule_table
 from fp_parsing.weighting import BALANCES, WEIGHTINGS, ObjectiveWeighting
 
 __all__ = [
-    "EpochPermutationSampler",
     "FairnessConfig",
     "LogFn",
     "RobustnessConfig",
@@ -233,27 +233,6 @@ class TrainResult:
     tracking_id: str | None = None
 
 
-class EpochPermutationSampler(Sampler[int]):
-    """A shuffling sampler whose order depends only on ``(seed, epoch)``, so a resumed run sees the same
-    batches as an uninterrupted one."""
-
-    def __init__(self, num_items: int, seed: int) -> None:
-        self.num_items = num_items
-        self.seed = seed
-        self.epoch = 0
-
-    def set_epoch(self, epoch: int) -> None:
-        """Select the permutation of ``epoch``."""
-        self.epoch = epoch
-
-    def __iter__(self) -> Iterator[int]:
-        generator = torch_generator(self.seed, "order", self.epoch)
-        return iter(torch.randperm(self.num_items, generator=generator).tolist())
-
-    def __len__(self) -> int:
-        return self.num_items
-
-
 def _describe_batch(dataset: Any) -> Any:
     """``batch -> image files`` for error messages (the CelebA-HQ image of each ``index``)."""
     root = getattr(dataset, "root", None)
@@ -367,7 +346,7 @@ def _training_objects(
     loader = DataLoader(
         train_set,
         batch_size=config.batch_size,
-        sampler=EpochPermutationSampler(len(train_set), config.seed),
+        sampler=EpochPermutation(len(train_set), config.seed, "order"),
         drop_last=True,
         num_workers=config.num_workers,
     )

@@ -30,16 +30,17 @@ from __future__ import annotations
 
 import math
 import os
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 from typing import Any, Protocol
 
 import torch
 import torch.nn.functional as F
-from torch.utils.data import DataLoader, Sampler, TensorDataset
+from torch.utils.data import DataLoader, TensorDataset
 
 from fp_core.logging import LogFn, null_log
-from fp_core.seeds import derive_seed, torch_generator
+from fp_core.sampling import EpochPermutation
+from fp_core.seeds import derive_seed
 from fp_core.training import HarnessConfig, TrainingHarness
 from fp_metrics.clip_models import OPENAI_MEAN, OPENAI_STD, LoadedCLIP, preprocess_images
 
@@ -156,25 +157,6 @@ class CLIPTrainConfig:
             )
 
 
-class _EpochSampler(Sampler[int]):
-    """A shuffle that depends only on ``(seed, epoch)``, so a resumed run sees the same batches."""
-
-    def __init__(self, num_items: int, seed: int) -> None:
-        self.num_items, self.seed, self.epoch = num_items, seed, 0
-
-    def set_epoch(self, epoch: int) -> None:
-        self.epoch = epoch
-
-    def __iter__(self) -> Iterator[int]:
-        order = torch.randperm(
-            self.num_items, generator=torch_generator(self.seed, "clip", "order", self.epoch)
-        )
-        return iter(order.tolist())
-
-    def __len__(self) -> int:
-        return self.num_items
-
-
 def contrastive_loss(
     image_emb: torch.Tensor, text_emb: torch.Tensor, caption_ids: torch.Tensor, scale: torch.Tensor | float
 ) -> tuple[torch.Tensor, torch.Tensor]:
@@ -250,7 +232,7 @@ def _loader(
     dataset = TensorDataset(images, tokens, caption_ids)
     if len(dataset) < config.batch_size:
         raise ValueError(f"{len(dataset)} images are fewer than one batch of {config.batch_size}")
-    sampler = _EpochSampler(len(dataset), config.seed)
+    sampler = EpochPermutation(len(dataset), config.seed, "clip", "order")
     return DataLoader(dataset, batch_size=config.batch_size, sampler=sampler, drop_last=True)
 
 

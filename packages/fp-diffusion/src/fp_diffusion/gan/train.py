@@ -26,43 +26,27 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
 import torch
-from torch.utils.data import DataLoader, Dataset, Sampler
+from torch.utils.data import DataLoader, Dataset
 
 from fp_core.logging import LogFn
-from fp_core.seeds import derive_seed, torch_generator
+from fp_core.sampling import EpochPermutation
+from fp_core.seeds import derive_seed
 from fp_diffusion.gan.config import ConfigError, Pix2PixHDConfig, lr_factor
 from fp_diffusion.gan.encoding import encode_input
 from fp_diffusion.gan.losses import Pix2PixHDLosses
 from fp_diffusion.gan.networks import Pix2PixHDGenerator, build_discriminator, build_generator
 from fp_diffusion.gan.sampling import generate, sample_grid
 
-__all__ = ["EpochPermutationSampler", "SamplesFn", "gan_step", "train_pix2pixhd"]
+__all__ = ["SamplesFn", "gan_step", "train_pix2pixhd"]
 
 _LOG = logging.getLogger(__name__)
 SamplesFn = Callable[[np.ndarray, int], None]
 LOSS_NAMES = ("loss_G_GAN", "loss_G_FM", "loss_G_VGG", "loss_G_L1", "loss_D_real", "loss_D_fake")
-
-
-class EpochPermutationSampler(Sampler[int]):
-    """Shuffles with an order that depends only on ``(seed, epoch)`` (so resuming sees the same batches)."""
-
-    def __init__(self, num_items: int, seed: int) -> None:
-        self.num_items, self.seed, self.epoch = num_items, seed, 0
-
-    def set_epoch(self, epoch: int) -> None:
-        self.epoch = epoch
-
-    def __iter__(self) -> Iterator[int]:
-        generator = torch_generator(self.seed, "pix2pixhd-order", self.epoch)
-        return iter(torch.randperm(self.num_items, generator=generator).tolist())
-
-    def __len__(self) -> int:
-        return self.num_items
 
 
 def _describe(batch: Any) -> list[str]:
@@ -120,7 +104,7 @@ def _objects(config: Pix2PixHDConfig, dataset: Dataset) -> tuple[Any, ...]:
     loader = DataLoader(
         dataset,
         batch_size=config.batch_size,
-        sampler=EpochPermutationSampler(len(dataset), config.seed),
+        sampler=EpochPermutation(len(dataset), config.seed, "pix2pixhd-order"),
         drop_last=True,
         num_workers=config.num_workers,
     )

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from dataclasses import replace
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -25,11 +25,12 @@ import torch
 import torch.nn.functional as F
 from safetensors.torch import load_file, save_file
 from torch import nn
-from torch.utils.data import DataLoader, Sampler, TensorDataset
+from torch.utils.data import DataLoader, TensorDataset
 
 from fp_core.atomic import atomic_output_dir, write_json
 from fp_core.logging import LogFn, null_log
 from fp_core.manifest import ManifestError, read_manifest, write_manifest
+from fp_core.sampling import EpochPermutation
 from fp_core.seeds import torch_generator
 from fp_core.training import HarnessConfig, TrainingHarness
 from fp_qdgs.protocols import gaussian_mean_norm
@@ -38,7 +39,6 @@ __all__ = [
     "LATENT_DIM",
     "VAE_KIND",
     "DecoderGenerator",
-    "EpochPermutation",
     "ShapesVAE",
     "VAEOutput",
     "elbo_loss",
@@ -114,27 +114,6 @@ def elbo_loss(out: VAEOutput, images: torch.Tensor) -> torch.Tensor:
     return (bce + kl) / images.shape[0]
 
 
-class EpochPermutation(Sampler[int]):
-    """Shuffled indices whose order depends only on ``(seed, epoch)`` (stream ``(seed, "vae", "order", epoch)``),
-    so a resumed run sees the same batches as an uninterrupted one."""
-
-    def __init__(self, num_items: int, seed: int) -> None:
-        self.num_items, self.seed, self.epoch = num_items, seed, 0
-
-    def set_epoch(self, epoch: int) -> None:
-        """Select the permutation of ``epoch``."""
-        self.epoch = epoch
-
-    def __iter__(self) -> Iterator[int]:
-        order = torch.randperm(
-            self.num_items, generator=torch_generator(self.seed, "vae", "order", self.epoch)
-        )
-        return iter(order.tolist())
-
-    def __len__(self) -> int:
-        return self.num_items
-
-
 def _check_training(images: torch.Tensor, epochs: int, batch_size: int) -> None:
     if images.dim() != 4 or images.shape[1:] != (3, 128, 128):
         raise ValueError(f"images must have shape [N, 3, 128, 128], got {tuple(images.shape)}")
@@ -185,7 +164,9 @@ def train_vae(
     }
     trainer = TrainingHarness(config, run_config=run_config, log=log, tracking_id=tracking_id)
     loader = DataLoader(
-        TensorDataset(images), batch_size=batch_size, sampler=EpochPermutation(len(images), seed)
+        TensorDataset(images),
+        batch_size=batch_size,
+        sampler=EpochPermutation(len(images), seed, "vae", "order"),
     )
     optimizer = torch.optim.Adam(vae.parameters(), lr=lr)
     model, optimizer, loader = trainer.prepare(vae, optimizer, loader)

@@ -7,36 +7,18 @@ Both make a resumed run see exactly the batches an uninterrupted one sees: the o
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import torch
-from torch.utils.data import Dataset, Sampler
+from torch.utils.data import Dataset
 
+from fp_core.sampling import EpochPermutation
 from fp_core.seeds import torch_generator
 from fp_recognition.data import FaceAugment
 from fp_recognition.train.config import AugmentConfig
 
 __all__ = ["EpochPermutation", "TrainingView", "describe_items"]
-
-
-class EpochPermutation(Sampler[int]):
-    """Indices ``0 .. N-1`` in the order of ``randperm(N)`` under ``(seed, "order", epoch)``."""
-
-    def __init__(self, num_items: int, seed: int) -> None:
-        self.num_items, self.seed, self.epoch = num_items, seed, 0
-
-    def set_epoch(self, epoch: int) -> None:
-        """Select epoch ``epoch``'s permutation."""
-        self.epoch = epoch
-
-    def __iter__(self) -> Iterator[int]:
-        generator = torch_generator(self.seed, "order", self.epoch)
-        return iter(torch.randperm(self.num_items, generator=generator).tolist())
-
-    def __len__(self) -> int:
-        return self.num_items
 
 
 class TrainingView(Dataset[tuple[torch.Tensor, int, int]]):
