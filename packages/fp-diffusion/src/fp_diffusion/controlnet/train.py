@@ -33,17 +33,18 @@ from __future__ import annotations
 
 import math
 import os
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
 import torch.nn.functional as F
-from torch.utils.data import DataLoader, Dataset, Sampler
+from torch.utils.data import DataLoader, Dataset
 
 from fp_core.atomic import atomic_output_dir
 from fp_core.logging import LogFn
+from fp_core.sampling import EpochPermutation
 from fp_core.seeds import derive_seed, torch_generator
 from fp_diffusion.base.components import BaseComponents
 from fp_diffusion.controlnet.conditioning import colorize_labels, condition_to_labels, resize_labels
@@ -57,7 +58,6 @@ from fp_diffusion.controlnet.pipeline import build_pipeline, generate_from_maps,
 
 __all__ = [
     "ControlNetTrainConfig",
-    "EpochOrder",
     "SamplesFn",
     "check_controlnet",
     "controlnet_from_base",
@@ -68,23 +68,6 @@ __all__ = [
 
 SamplesFn = Callable[[np.ndarray, int], None]
 PREDICTION_TYPES = ("epsilon", "v_prediction")
-
-
-class EpochOrder(Sampler[int]):
-    """Shuffles with an order that depends only on ``(seed, epoch)`` (so resuming sees the same batches)."""
-
-    def __init__(self, num_items: int, seed: int) -> None:
-        self.num_items, self.seed, self.epoch = num_items, seed, 0
-
-    def set_epoch(self, epoch: int) -> None:
-        self.epoch = int(epoch)
-
-    def __iter__(self) -> Iterator[int]:
-        generator = torch_generator(self.seed, "controlnet-order", self.epoch)
-        return iter(torch.randperm(self.num_items, generator=generator).tolist())
-
-    def __len__(self) -> int:
-        return self.num_items
 
 
 def check_controlnet(controlnet: Any, base: BaseComponents) -> None:
@@ -194,7 +177,7 @@ def _objects(config: ControlNetTrainConfig, controlnet: Any, dataset: Dataset) -
     loader = DataLoader(
         dataset,
         batch_size=config.batch_size,
-        sampler=EpochOrder(len(dataset), config.seed),
+        sampler=EpochPermutation(len(dataset), config.seed, "controlnet-order"),
         drop_last=True,
         num_workers=config.num_workers,
         collate_fn=stack_items,
