@@ -15,7 +15,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from fp_qdgs.faces.qspace import q_to_w, w_statistics, w_to_q
+from fp_qdgs.faces.qspace import QSpaceGenerator, q_to_w, w_statistics, w_to_q
 from fp_qdgs.faces.stylegan2 import StyleGAN2Config, StyleGAN2Generator, fir_filter, upfirdn
 from fp_qdgs.faces.stylegan2_io import (
     UntrustedPickleError,
@@ -23,6 +23,7 @@ from fp_qdgs.faces.stylegan2_io import (
     load_stylegan2,
     save_stylegan2,
 )
+from fp_qdgs.protocols import Generator
 
 TINY = StyleGAN2Config(z_dim=32, w_dim=32, resolution=16, channel_base=512, channel_max=32, mapping_layers=2)
 
@@ -234,3 +235,19 @@ def test_w_statistics_and_q_round_trip() -> None:
     torch.testing.assert_close(q_to_w(torch.zeros(1, 6, 32), avg7, std7)[0], avg7)
     with pytest.raises(ValueError, match="must end in"):
         q_to_w(torch.randn(2, 5, 32), avg7, std7)
+
+
+def test_q_space_generator_is_a_qdgs_generator() -> None:
+    g = _tiny()
+    avg, std = w_statistics(g, n=200, seed=0)
+    gen = QSpaceGenerator(g, avg, std)
+    assert isinstance(gen, Generator) and gen.latent_dim == 6 * 32
+    q = gen.sample_prior(3, generator=torch.Generator().manual_seed(0))
+    assert q.shape == (3, 192)
+    z = torch.randn(3, 32, generator=torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        expected = ((g(z, truncation_psi=0.7) + 1) / 2).clamp(0, 1)
+        torch.testing.assert_close(gen(q), expected, atol=1e-4, rtol=1e-4)
+    q.requires_grad_(True)
+    gen(q).sum().backward()
+    assert q.grad is not None and q.grad.abs().sum() > 0

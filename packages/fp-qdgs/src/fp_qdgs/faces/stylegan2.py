@@ -76,8 +76,10 @@ class StyleGAN2Config:
         for name in ("z_dim", "w_dim", "channel_base", "channel_max", "mapping_layers", "img_channels"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
-        if self.channel_base // r < 1 and self.channel_max < 1:
-            raise ValueError("channel_base is too small for the resolution")
+        if self.channel_base < r:
+            raise ValueError(
+                f"channel_base {self.channel_base} gives no channels at resolution {r} (need >= {r})"
+            )
 
     @property
     def block_resolutions(self) -> list[int]:
@@ -86,7 +88,7 @@ class StyleGAN2Config:
 
     def channels(self, res: int) -> int:
         """``min(channel_base // res, channel_max)``."""
-        return max(1, min(self.channel_base // res, self.channel_max))
+        return min(self.channel_base // res, self.channel_max)
 
     @property
     def num_ws(self) -> int:
@@ -178,7 +180,13 @@ class MappingNetwork(nn.Module):
 
 
 def _modulated(
-    x: torch.Tensor, weight: torch.Tensor, styles: torch.Tensor, *, demodulate: bool, up: int, f: torch.Tensor
+    x: torch.Tensor,
+    weight: torch.Tensor,
+    styles: torch.Tensor,
+    *,
+    demodulate: bool,
+    up: int = 1,
+    f: torch.Tensor | None = None,
 ) -> torch.Tensor:
     """Modulated conv of ``x [B, I, H, W]`` with ``weight [O, I, k, k]`` and ``styles [B, I]``, unfused:
     ``x * s``, conv (``up = 2``: transposed stride-2 then the FIR filter), then ``* dcoef [B, O]`` if
@@ -190,6 +198,8 @@ def _modulated(
         x = F.conv2d(x, weight.to(x.dtype), padding=k // 2)
     else:  # conv2d_resample: pad (k//2 + 2, k//2 + 1) around the upsampled image -> (1, 1) after the transpose
         x = F.conv_transpose2d(x, weight.transpose(0, 1).to(x.dtype), stride=2)
+        if f is None:
+            raise ValueError("upsampling needs the FIR filter f")
         x = upfirdn(x, f, up=1, pad=(1, 1), gain=4.0)
     if demodulate:
         w = weight.unsqueeze(0) * styles.reshape(b, 1, -1, 1, 1)  # [B, O, I, k, k]
@@ -247,7 +257,7 @@ class ToRGB(nn.Module):
 
     def forward(self, x: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
         styles = self.affine(w) * self.weight_gain
-        x = _modulated(x, self.weight, styles, demodulate=False, up=1, f=self.weight)
+        x = _modulated(x, self.weight, styles, demodulate=False)
         return _bias_act(x, self.bias, self.conv_clamp, lrelu=False)
 
 
