@@ -14,7 +14,9 @@ objective and measures, filling a grid over the measures with the best latent pe
 * :mod:`fp_qdgs.plotting`: archive heatmaps (matplotlib imported lazily);
 * :mod:`fp_qdgs.toy`: a sphere / linear-projection toy generator and scorer;
 * :mod:`fp_qdgs.shapes`: the colour-biased shapes proof of concept (renderer, captions, sets on disk, VAE,
-  scorer prompts, classifier and the repair protocol).
+  scorer prompts, classifier and the repair protocol);
+* :mod:`fp_qdgs.faces`: QDGS on faces (identity labels from an archive, latent-walk variants, the identity
+  folder the recogniser pretrains on, StyleGAN2 with safe loading and its q-space, the embedded face VAE).
 """
 
 from fp_qdgs.archives import (

@@ -8,7 +8,7 @@ transposed convolutions, stride 2, padding 1 (ReLU between), sigmoid. Defaults: 
 ``(32, 64, 128)`` (64 -> 8 pixels), ``latent_dim = 32``.
 
 Training maximises the ELBO with the shapes VAE's loss (:func:`fp_qdgs.shapes.vae.elbo_loss`: pixel BCE summed
-+ KL, per image) and its seeded :class:`~fp_qdgs.shapes.vae.EpochPermutation` batch order, with Adam on
++ KL, per image) and its seeded :class:`~fp_core.sampling.EpochPermutation` batch order, with Adam on
 :class:`fp_core.training.TrainingHarness` (checkpoints, resume). ``encode`` gives the latents of labelled
 renders for :func:`fp_qdgs.faces.variants.fit_directions`; :class:`FaceDecoderGenerator` is the decoder as a
 QDGS generator. :func:`save_face_vae` / :func:`load_face_vae`: ``model.safetensors`` + ``config.json`` + a
@@ -33,10 +33,11 @@ from torch.utils.data import DataLoader, TensorDataset
 from fp_core.atomic import atomic_output_dir, write_json
 from fp_core.logging import LogFn, null_log
 from fp_core.manifest import ManifestError, read_manifest, write_manifest
+from fp_core.sampling import EpochPermutation
 from fp_core.seeds import torch_generator
 from fp_core.training import HarnessConfig, TrainingHarness
 from fp_qdgs.protocols import gaussian_mean_norm
-from fp_qdgs.shapes.vae import EpochPermutation, VAEOutput, elbo_loss
+from fp_qdgs.shapes.vae import VAEOutput, elbo_loss
 
 __all__ = [
     "FACE_VAE_KIND",
@@ -169,7 +170,9 @@ def train_face_vae(
     }
     trainer = TrainingHarness(config, run_config=run_config, log=log, tracking_id=tracking_id)
     loader = DataLoader(
-        TensorDataset(images), batch_size=batch_size, sampler=EpochPermutation(len(images), seed)
+        TensorDataset(images),
+        batch_size=batch_size,
+        sampler=EpochPermutation(len(images), seed, "face-vae", "order"),
     )
     optimizer = torch.optim.Adam(vae.parameters(), lr=lr)
     model, optimizer, loader = trainer.prepare(vae, optimizer, loader)
