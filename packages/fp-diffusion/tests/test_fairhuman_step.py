@@ -12,7 +12,7 @@ from fp_diffusion.fairhuman import (
     build_fairhuman_weighting,
     fairhuman_losses,
 )
-from fp_gradagg import DegenerateGramianWarning, reset_degenerate_warnings
+from fp_gradagg import DegenerateGramianWarning, reset_degenerate_warnings, scale_losses
 
 diffusers = pytest.importorskip("diffusers")
 pytest.importorskip("peft")
@@ -182,6 +182,26 @@ def test_weights_do_not_depend_on_the_loss_scale(lora_unet, name: str) -> None:
         losses, pred = lora_losses(unet, data)
         wrong = FairHumanStep(name, params)({k: v * 1024 for k, v in losses.items()}, output=pred)
         assert float(wrong.weights[0]) < 0.01 * float(plain.weights[0])
+
+
+def test_a_grad_scaler_gives_the_unscaled_weights(lora_unet) -> None:
+    unet, params = lora_unet
+    data = batch(2)
+    zero(params)
+    losses, _ = lora_losses(unet, data)
+    plain = FairHumanStep("mpd", params)(losses)
+    plain_grads = grads(params)
+    zero(params)
+    scaler = torch.amp.GradScaler("cpu", init_scale=2.0**10)
+    losses, _ = lora_losses(unet, data)
+    scaled = scale_losses([losses[k] for k in ("global", "face", "hand")], scaler)  # [3], scaler initialised
+    result = FairHumanStep("mpd", params, accumulation_steps=2)(scaled, grad_scale=scaler)
+    torch.testing.assert_close(result.weights.double(), plain.weights.double(), rtol=1e-6, atol=0)
+    for got, want in zip(grads(params), plain_grads):  # scale 2^10, accumulation 1/2
+        torch.testing.assert_close(got, want * 2.0**9, rtol=1e-4, atol=1e-8)
+    fresh = torch.amp.GradScaler("cpu")
+    with pytest.raises(ValueError, match="never initialised"):
+        FairHumanStep("mpd", params)(lora_losses(unet, data)[0], grad_scale=fresh)
 
 
 def test_empty_hand_mask_drops_the_hand_objective_and_logs_it(lora_unet) -> None:

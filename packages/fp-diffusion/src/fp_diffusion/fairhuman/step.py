@@ -42,7 +42,7 @@ from fp_diffusion.fairhuman.objectives import OBJECTIVES
 from fp_diffusion.fairhuman.output_space import output_space_backward
 from fp_diffusion.fairhuman.weighting import FairHumanWeighting, build_fairhuman_weighting
 from fp_gradagg import BackwardResult, backward
-from fp_gradagg.gradients import Path
+from fp_gradagg.gradients import Path, stack_losses
 from fp_gradagg.step import resolve_grad_scale
 
 __all__ = ["FairHumanStep", "FairHumanStepResult", "materialise_params"]
@@ -96,7 +96,7 @@ def _ordered(losses: Mapping[str, torch.Tensor] | Sequence[torch.Tensor]) -> lis
         if missing or len(losses) != len(OBJECTIVES):
             raise ValueError(f"losses must have exactly the keys {OBJECTIVES}, got {sorted(losses)}")
         return [losses[name] for name in OBJECTIVES]
-    ordered = list(losses)
+    ordered = list(losses.unbind(0)) if isinstance(losses, torch.Tensor) else list(losses)
     if len(ordered) != len(OBJECTIVES):
         raise ValueError(f"expected {len(OBJECTIVES)} losses {OBJECTIVES}, got {len(ordered)}")
     return ordered
@@ -160,7 +160,7 @@ class FairHumanStep:
             grad_scale: the factor the given losses carry (``None``: 1; a number; or the ``GradScaler``).
             step: the global step; when given, the diagnostics are passed to ``log``.
         """
-        stacked = torch.stack([loss.reshape(()) for loss in _ordered(losses)])
+        stacked = stack_losses(_ordered(losses))
         scale = resolve_grad_scale(grad_scale) / self.accumulation_steps
         scaled = stacked / self.accumulation_steps
         method = self.weighting.method
