@@ -16,10 +16,10 @@ silently turned MPD into the plain sum).
 * **Gradient accumulation** (``accumulation_steps=N``). Each micro-step divides its losses by ``N``, solves its
   **own** weights on **its** unscaled gradients (the ``1/N`` is declared to fp-gradagg as part of the scale),
   and **adds** ``(1/N) Σ_i w_i g_i`` to ``.grad``. After ``N`` micro-steps ``.grad`` holds the mean of the ``N``
-  micro-batch directions (tested against the sum of the two directions of two half batches, not the last
-  one). This is the choice that needs nothing kept between micro-steps; it differs from MPD on the Gramian of
-  the full batch's gradients (which would need the K per-objective gradients of all micro-batches), and is
-  what fp-gradagg's accumulation convention gives. Never zero ``.grad`` between micro-steps.
+  micro-batch directions (tested: two half batches give ``(d_1 + d_2) / 2``, each ``d_j`` solved on its own
+  half, not the last one alone). This choice keeps nothing between micro-steps; it differs from MPD on the
+  Gramian of the full batch's gradients (which would need the K per-objective gradients of all micro-batches),
+  and is fp-gradagg's accumulation convention. Never zero ``.grad`` between micro-steps.
 * **Non-finite / degenerate** cases follow fp-gradagg's rule: a zero-gradient objective (e.g. a batch with
   no hand) gets weight 0, a Pareto-stationary Gramian a bounded ridge; overflowing gradients apply ``w = 1``
   so the inf/NaN reaches ``.grad`` and a ``GradScaler`` skips the step; each is in the diagnostics.
