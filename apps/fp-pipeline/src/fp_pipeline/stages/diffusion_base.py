@@ -70,9 +70,15 @@ def _grid_figure(grid: np.ndarray, title: str) -> Any:
     return fig
 
 
-def _train(params: dict[str, Any], config: Any, root: Path, run: Any, progress: bool) -> Any:
-    """Train the VAE, then the UNet and text encoder; returns the ``BaseComponents``."""
-    from fp_diffusion.base import BaseComponents, build_scheduler, build_tokenizer, train_denoiser, train_vae
+def _train(params: dict[str, Any], config: Any, root: Path, run: Any, progress: bool) -> tuple[Any, int]:
+    """Train the VAE, then the UNet and text encoder; returns the ``BaseComponents`` and the image count."""
+    from fp_diffusion.base import (
+        BaseComponents,
+        build_clip_tokenizer,
+        build_scheduler,
+        train_denoiser,
+        train_vae,
+    )
     from fp_pipeline.stages.clip_faces import face_set
     from fp_pipeline.stages.face_captions import captions_for
 
@@ -88,7 +94,7 @@ def _train(params: dict[str, Any], config: Any, root: Path, run: Any, progress: 
         progress=progress,
         tracking_id=run.run_id,
     )
-    tokenizer = build_tokenizer(config)
+    tokenizer = build_clip_tokenizer(config.text_max_length)
 
     def on_samples(grid: np.ndarray, step: int) -> None:
         run.log_figure(_grid_figure(grid, f"diffusion base, step {step}"), f"samples/step-{step:06d}.png")
