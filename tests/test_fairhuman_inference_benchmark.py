@@ -2,26 +2,12 @@
 
 from __future__ import annotations
 
-import importlib.util
 import math
-from collections.abc import Callable
-from pathlib import Path
 
 import pytest
 
 pytest.importorskip("diffusers")
 pytest.importorskip("peft")
-
-ROOT_CONFTEST = Path(__file__).resolve().parents[3] / "tests" / "conftest.py"
-
-
-@pytest.fixture(scope="module")
-def run_benchmark() -> Callable[..., dict]:
-    """The workspace tests' ``run_benchmark`` (tests/conftest.py; pytest does not share it with this folder)."""
-    spec = importlib.util.spec_from_file_location("_fp_root_tests_conftest", ROOT_CONFTEST)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module._run_benchmark
 
 
 @pytest.mark.slow
