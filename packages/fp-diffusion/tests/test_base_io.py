@@ -83,6 +83,7 @@ def test_round_trip(components: BaseComponents, tmp_path: Path) -> None:
         assert torch.allclose(a, b, atol=1e-5)
     half = load_base(out, dtype=torch.bfloat16)
     assert next(half.unet.parameters()).dtype == torch.bfloat16
+    assert next(half.text_encoder.parameters()).dtype == torch.bfloat16
 
 
 def test_diffusers_loads_and_generates(components: BaseComponents, tmp_path: Path) -> None:
@@ -154,5 +155,9 @@ def test_bad_paths(components: BaseComponents, tmp_path: Path) -> None:
         load_base(tmp_path / "nothing-here")
     save_base(components, tmp_path / "base", config=None)
     (tmp_path / "base" / "unet" / "diffusion_pytorch_model.safetensors").unlink()
-    with pytest.raises(FileNotFoundError, match=r"lacks unet/diffusion_pytorch_model.safetensors"):
+    (tmp_path / "base" / "tokenizer" / "tokenizer.json").unlink()
+    (tmp_path / "base" / "tokenizer" / "merges.txt").unlink()
+    with pytest.raises(
+        FileNotFoundError, match=r"lacks unet/diffusion_pytorch_model.safetensors, tokenizer/tok"
+    ):
         load_base(tmp_path / "base")

@@ -58,6 +58,7 @@ TINY_SETTINGS: dict[str, Any] = {
     "vae_batch_size": 4,
     "unet_batch_size": 4,
     "unet_warmup_steps": 2,
+    "dataset_repeats": 1,
     "num_samples": 2,
     "sample_steps": 2,
 }
@@ -123,6 +124,8 @@ class DiffusionBaseConfig:
             encoder run (AdamW, diffusers' ``get_scheduler``).
         gradient_accumulation_steps: batches per optimiser step of the UNet run.
         caption_dropout: probability a caption is replaced by ``""`` (classifier-free guidance).
+        dataset_repeats: passes over the data per epoch (each a fresh shuffle): on a few hundred images
+            an epoch is a dozen steps, and the harness checkpoints at every epoch end.
         flip: random horizontal flips (of the image, hence of its latent) in both runs.
         seed: initialisation, data order, noise, timesteps and dropout all derive from it.
         max_steps_per_epoch: cap on batches per epoch (0: all), for quick runs.
@@ -150,11 +153,11 @@ class DiffusionBaseConfig:
     beta_end: float = 0.012
     beta_schedule: str = "scaled_linear"
     prediction_type: str = "epsilon"
-    vae_epochs: int = 15
+    vae_epochs: int = 3
     vae_lr: float = 1e-3
     vae_batch_size: int = 32
     vae_kl_weight: float = 1e-6
-    unet_epochs: int = 80
+    unet_epochs: int = 16
     unet_lr: float = 1e-3
     unet_batch_size: int = 32
     unet_warmup_steps: int = 100
@@ -162,6 +165,7 @@ class DiffusionBaseConfig:
     weight_decay: float = 1e-2
     gradient_accumulation_steps: int = 1
     caption_dropout: float = 0.1
+    dataset_repeats: int = 4
     flip: bool = True
     seed: int = 0
     mixed_precision: str = "no"
@@ -218,7 +222,13 @@ class DiffusionBaseConfig:
         _int("text_max_length", self.text_max_length, minimum=3)
         for name in ("num_train_timesteps", "vae_epochs", "vae_batch_size", "unet_epochs", "unet_batch_size"):
             _int(name, getattr(self, name))
-        for name in ("gradient_accumulation_steps", "keep_checkpoints", "num_samples", "sample_steps"):
+        for name in (
+            "gradient_accumulation_steps",
+            "keep_checkpoints",
+            "num_samples",
+            "sample_steps",
+            "dataset_repeats",
+        ):
             _int(name, getattr(self, name))
         for name in ("unet_warmup_steps", "seed", "checkpoint_every", "max_steps_per_epoch"):
             _int(name, getattr(self, name), minimum=0)

@@ -160,17 +160,27 @@ def _resolve_hub(repo_id: str) -> dict[str, Path]:
 
 
 def _resolve_dir(directory: Path) -> dict[str, Path]:
+    """Component name -> its subfolder of the SD-layout ``directory``; raises naming the missing files.
+
+    Weights may be sharded or variant-named (``diffusion_pytorch_model*.safetensors``); the tokenizer needs
+    ``tokenizer_config.json`` and either ``tokenizer.json`` or ``vocab.json`` + ``merges.txt``.
+    """
     missing = [
         name
-        for files in component_files("").values()
-        for name in files
-        if not (directory / name).is_file() and not name.endswith(_WEIGHTS)
+        for name in ("model_index.json", "vae/config.json", "unet/config.json", "text_encoder/config.json")
+        + ("tokenizer/tokenizer_config.json", "scheduler/scheduler_config.json")
+        if not (directory / name).is_file()
     ]
-    missing += [
-        f"{sub}/{_WEIGHTS}"
-        for sub in ("vae", "unet")
-        if not any((directory / sub).glob("diffusion_pytorch_model*.safetensors"))
-    ]
+    for sub, pattern in (("vae", "diffusion_pytorch_model*"), ("unet", "diffusion_pytorch_model*")) + (
+        ("text_encoder", "model*"),
+    ):
+        if not any((directory / sub).glob(f"{pattern}.safetensors")):
+            missing.append(f"{sub}/{pattern.rstrip('*')}.safetensors")
+    tokenizer = directory / "tokenizer"
+    if not (tokenizer / "tokenizer.json").is_file() and not (
+        (tokenizer / "vocab.json").is_file() and (tokenizer / "merges.txt").is_file()
+    ):
+        missing.append("tokenizer/tokenizer.json (or tokenizer/vocab.json + tokenizer/merges.txt)")
     if missing:
         raise FileNotFoundError(
             f"{directory} is not a Stable Diffusion layout folder: it lacks {', '.join(missing)}"

@@ -59,30 +59,42 @@ __all__ = [
 ]
 
 SamplesFn = Callable[[np.ndarray, int], None]
-_VAE_KEYS = ("resolution", "seed", "flip", "max_grad_norm", "mixed_precision", "max_steps_per_epoch")
+_VAE_KEYS = (
+    "resolution",
+    "seed",
+    "flip",
+    "max_grad_norm",
+    "mixed_precision",
+    "max_steps_per_epoch",
+    "dataset_repeats",
+)
 
 
 class EpochPermutationSampler(Sampler[int]):
-    """Shuffles with an order that depends only on ``(seed, tag, epoch)`` (so resuming sees the same batches)."""
+    """``repeats`` shuffles of ``range(num_items)`` per epoch, in an order that depends only on
+    ``(seed, tag, epoch)`` (so a resumed run sees the same batches)."""
 
-    def __init__(self, num_items: int, seed: int, tag: str) -> None:
-        self.num_items, self.seed, self.tag, self.epoch = num_items, seed, tag, 0
+    def __init__(self, num_items: int, seed: int, tag: str, repeats: int = 1) -> None:
+        self.num_items, self.seed, self.tag, self.repeats, self.epoch = num_items, seed, tag, repeats, 0
 
     def set_epoch(self, epoch: int) -> None:
         self.epoch = epoch
 
     def __iter__(self) -> Iterator[int]:
-        generator = torch_generator(self.seed, self.tag, self.epoch)
-        return iter(torch.randperm(self.num_items, generator=generator).tolist())
+        order: list[int] = []
+        for repeat in range(self.repeats):
+            generator = torch_generator(self.seed, self.tag, self.epoch, repeat)
+            order += torch.randperm(self.num_items, generator=generator).tolist()
+        return iter(order)
 
     def __len__(self) -> int:
-        return self.num_items
+        return self.num_items * self.repeats
 
 
-def _index_loader(count: int, batch_size: int, seed: int, tag: str) -> DataLoader:
+def _index_loader(count: int, batch_size: int, seed: int, tag: str, repeats: int) -> DataLoader:
     if count < batch_size:
         raise ConfigError(f"the training set has {count} images, fewer than the batch size {batch_size}")
-    sampler = EpochPermutationSampler(count, seed, tag)
+    sampler = EpochPermutationSampler(count, seed, tag, repeats)
     return DataLoader(
         TensorDataset(torch.arange(count)), batch_size=batch_size, sampler=sampler, drop_last=True
     )
@@ -189,7 +201,9 @@ def train_vae(
     torch.manual_seed(derive_seed(config.seed, "vae-init"))
     vae = build_vae(config)
     optimizer = torch.optim.AdamW(vae.parameters(), lr=config.vae_lr, weight_decay=config.weight_decay)
-    loader = _index_loader(len(images), config.vae_batch_size, config.seed, "vae-order")
+    loader = _index_loader(
+        len(images), config.vae_batch_size, config.seed, "vae-order", config.dataset_repeats
+    )
     vae, optimizer, loader = harness.prepare(vae, optimizer, loader)
     harness.resume()
     for epoch in harness.epochs(config.vae_epochs):
@@ -332,7 +346,9 @@ def train_denoiser(
         progress=progress,
         accumulation=config.gradient_accumulation_steps,
     )
-    loader = _index_loader(len(images), config.unet_batch_size, config.seed, "unet-order")
+    loader = _index_loader(
+        len(images), config.unet_batch_size, config.seed, "unet-order", config.dataset_repeats
+    )
     steps = min(len(loader), config.max_steps_per_epoch or len(loader))
     unet, text_encoder, optimizer, lr_scheduler = _denoise_objects(config, steps)
     noise_scheduler = build_scheduler(config)
