@@ -27,7 +27,7 @@ def _tiny_params() -> dict:
     params["data"].update(root="outputs/synth", image_size=32)
     params["parsing"]["seeds"] = [0]
     params["parsing"]["train"].update(epochs=1, batch_size=4, max_steps_per_epoch=2)
-    params["parsing"]["variants"] = {"single": {}, "linear": {"schedule": "linear"}}
+    params["parsing"]["variants"] = {k: params["parsing"]["variants"][k] for k in ("single", "linear")}
     params["parsing"]["export"].update(perturbations=["blur"], severities=[0.5])
     params["clip_faces"].update(
         model={

@@ -99,7 +99,7 @@ def _test_set(export: Path, captions: dict[str, str], resolution: int) -> tuple[
 
     data = PairedMaps(export, "test", resolution=resolution)
     items = [data[i] for i in range(len(data))]
-    names = [str(it[2]) for it in items]
+    names = [Path(str(it[2])).stem for it in items]  # "test/labels/13.png" -> the CelebA-HQ index "13"
     missing = [n for n in names if n not in captions]
     if missing:
         raise ValueError(f"{export}: test images {missing[:5]} have no caption in the dataset's annotations")
@@ -115,7 +115,6 @@ def train_stage(*, params_path: Path, variant: str, progress: bool = True) -> Pa
     from fp_diffusion.base import load_base
     from fp_diffusion.controlnet import (
         ConditionedFaces,
-        labels_to_condition,
         load_controlnet,
         train_controlnet,
     )
@@ -149,7 +148,7 @@ def train_stage(*, params_path: Path, variant: str, progress: bool = True) -> Pa
             log=run,
             on_samples=on_samples,
             sample_every=int(section(params, "controlnet.sample_every")),
-            validation_conditions=labels_to_condition(labels[:k], base.resolution),
+            validation_conditions=labels[:k],
             validation_prompts=prompts[:k],
             progress=progress,
             tracking_id=run.run_id,
