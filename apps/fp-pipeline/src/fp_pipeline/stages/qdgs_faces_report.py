@@ -215,6 +215,7 @@ def report_stage(*, params_path: Path) -> Path:
     largest = max(common, key=lambda k: common[k])
     dark = proportion_verdict(rows[f"QD{largest}"]["skin"], rows[f"Rand{largest}"]["skin"])
     recognition = _recognition_metrics(faces)
+    auto = json.loads((SOLUTIONS_DIR / "qd.json").read_text(encoding="utf-8")).get("auto_ranges", False)
     lines = [
         "# QDGS on faces",
         "",
@@ -223,6 +224,9 @@ def report_stage(*, params_path: Path) -> Path:
         + ", ".join(
             f"{m} {runs[m]['coverage']:.3f} at {int(runs[m]['evaluations'])} evaluations" for m in METHODS
         )
+        + " (Rand is the paper's plain prior draws, binned into the same cells; it is not run at equal "
+        "evaluations). Measure ranges: "
+        + ("measured from prior draws (auto)" if auto else "from params")
         + ".",
         "",
         "## Table 1: attribute proportions (%, ± binomial s.e.), estimated by the attribute classifiers",
@@ -233,7 +237,14 @@ def report_stage(*, params_path: Path) -> Path:
         "",
         "## Recognition pretraining (Tables 2-4): QD vs rand and vs none",
         "",
-        *(pretraining_verdicts(recognition) or ["- not run: set qdgs.faces.report.recognition (see docs)"]),
+        *(
+            pretraining_verdicts(recognition)
+            or [
+                "- not run: train and evaluate with each recognition.pretrain.use in (none, rand, qd), keep each "
+                "outputs/recognition/runs, and map the sources to those directories in "
+                "qdgs.faces.report.recognition"
+            ]
+        ),
     ]
     summary = {
         "table1": {name: {a: s.mean for a, s in row.items()} for name, row in rows.items()},
