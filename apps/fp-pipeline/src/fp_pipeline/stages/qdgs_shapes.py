@@ -471,3 +471,58 @@ def qdgs_shapes_report(params: ParamsOption = DEFAULT_PARAMS_PATH) -> None:
     from fp_pipeline.stages.qdgs_shapes_report import report_stage
 
     report_stage(params_path=params)
+
+
+# -- QDGS on faces (issue 13; stages in qdgs_faces*.py) ---------------------------------------------------
+
+FacesMethodOption = Annotated[str, typer.Option("--method", help="qd (CMA-MAEGA) or rand (prior draws).")]
+
+
+@qdgs_app.command("faces-generator")
+def qdgs_faces_generator(params: ParamsOption = DEFAULT_PARAMS_PATH, progress: ProgressOption = True) -> None:
+    """Train the face VAE generator on the synthetic faces (qdgs.faces.generator); resumes from a checkpoint."""
+    from fp_pipeline.stages.qdgs_faces import generator_stage
+
+    generator_stage(params_path=params, progress=progress)
+
+
+@qdgs_app.command("faces-attributes")
+def qdgs_faces_attributes(
+    params: ParamsOption = DEFAULT_PARAMS_PATH, progress: ProgressOption = True
+) -> None:
+    """Train the attribute classifiers for Table 1 (qdgs.faces.attributes); report their held-out accuracy."""
+    from fp_pipeline.stages.qdgs_faces_attributes import attributes_stage
+
+    attributes_stage(params_path=params, progress=progress)
+
+
+@qdgs_app.command("faces-sample")
+def qdgs_faces_sample(
+    method: FacesMethodOption = "qd",
+    params: ParamsOption = DEFAULT_PARAMS_PATH,
+    progress: ProgressOption = True,
+) -> None:
+    """Sample the face VAE with QDGS (resumable) or from its prior; write the Rand / QD sets."""
+    from fp_pipeline.stages.qdgs_faces import sample_stage
+
+    sample_stage(params_path=params, method=method, progress=progress)
+
+
+@qdgs_app.command("faces-export")
+def qdgs_faces_export(
+    method: FacesMethodOption = "qd",
+    params: ParamsOption = DEFAULT_PARAMS_PATH,
+    progress: ProgressOption = True,
+) -> None:
+    """Identities (chunks + K-means) with 9 latent-walk variants each, as an identity folder for recognition."""
+    from fp_pipeline.stages.qdgs_faces_export import export_stage
+
+    export_stage(params_path=params, method=method, progress=progress)
+
+
+@qdgs_app.command("faces-report")
+def qdgs_faces_report(params: ParamsOption = DEFAULT_PARAMS_PATH) -> None:
+    """Table 1 (attribute proportions), Fig. 4 and the recognition pretraining verdicts."""
+    from fp_pipeline.stages.qdgs_faces_report import report_stage
+
+    report_stage(params_path=params)
