@@ -27,6 +27,19 @@ def test_default_stream_is_order_and_streams_epochs_differ() -> None:
     assert list(named) != list(default)
 
 
+def test_repeats_concatenate_shuffles_whose_first_is_the_single_one() -> None:
+    one, three = EpochPermutation(6, 2, "x"), EpochPermutation(6, 2, "x", repeats=3)
+    one.set_epoch(4)
+    three.set_epoch(4)
+    order = list(three)
+    assert len(three) == 18 and len(order) == 18
+    assert order[:6] == list(one)
+    assert order[6:12] == torch.randperm(6, generator=torch_generator(2, "x", 4, 1)).tolist()
+    assert all(sorted(order[k : k + 6]) == list(range(6)) for k in (0, 6, 12))
+    with pytest.raises(ValueError, match="repeats"):
+        EpochPermutation(6, 2, repeats=0)
+
+
 @pytest.mark.parametrize("bad", [-1, 2.5, True])
 def test_bad_length_is_refused(bad: object) -> None:
     with pytest.raises(ValueError, match="num_items"):

@@ -20,18 +20,23 @@ __all__ = ["EpochPermutation"]
 
 class EpochPermutation(Sampler[int]):
     """Indices ``0 .. N-1`` in the order of ``torch.randperm(N)`` under the generator of
-    ``(seed, *stream, epoch)`` (:func:`fp_core.seeds.torch_generator`).
+    ``(seed, *stream, epoch)`` (:func:`fp_core.seeds.torch_generator`); with ``repeats = R > 1`` an epoch is
+    ``R`` such shuffles one after another, the ``r``-th (``r >= 1``) under ``(seed, *stream, epoch, r)``
+    (fewer, longer epochs on a small dataset: fewer epoch-end checkpoints and evaluations).
 
     Args:
         num_items: N, the dataset's length.
         seed: the run's seed.
         stream: the names that make this trainer's order its own (default ``("order",)``).
+        repeats: shuffles per epoch (``len`` is ``N * repeats``).
     """
 
-    def __init__(self, num_items: int, seed: int, *stream: str | int) -> None:
+    def __init__(self, num_items: int, seed: int, *stream: str | int, repeats: int = 1) -> None:
         if isinstance(num_items, bool) or not isinstance(num_items, int) or num_items < 0:
             raise ValueError(f"num_items must be an int >= 0, got {num_items!r}")
-        self.num_items, self.seed, self.epoch = num_items, seed, 0
+        if isinstance(repeats, bool) or not isinstance(repeats, int) or repeats < 1:
+            raise ValueError(f"repeats must be an int >= 1, got {repeats!r}")
+        self.num_items, self.seed, self.epoch, self.repeats = num_items, seed, 0, repeats
         self.stream: tuple[str | int, ...] = stream or ("order",)
 
     def set_epoch(self, epoch: int) -> None:
@@ -39,8 +44,12 @@ class EpochPermutation(Sampler[int]):
         self.epoch = epoch
 
     def __iter__(self) -> Iterator[int]:
-        generator = torch_generator(self.seed, *self.stream, self.epoch)
-        return iter(torch.randperm(self.num_items, generator=generator).tolist())
+        order: list[int] = []
+        for r in range(self.repeats):
+            keys = (self.epoch,) if r == 0 else (self.epoch, r)
+            generator = torch_generator(self.seed, *self.stream, *keys)
+            order += torch.randperm(self.num_items, generator=generator).tolist()
+        return iter(order)
 
     def __len__(self) -> int:
-        return self.num_items
+        return self.num_items * self.repeats
