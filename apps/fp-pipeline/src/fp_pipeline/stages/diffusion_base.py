@@ -3,7 +3,8 @@
 There is no Stable Diffusion offline, and a ControlNet on a random base teaches nothing, so the pipeline
 trains a base of its own (``fp_diffusion.base``: a diffusers ``AutoencoderKL``, a ``UNet2DConditionModel``
 and a CLIP text encoder from small configs, CLIP's own BPE vocabulary offline) on the train split's faces and
-the captions of what the renderer drew (:mod:`fp_pipeline.stages.face_captions`, several per image). First
+the captions of what the renderer drew (:mod:`fp_pipeline.stages.face_captions`: the full description of
+each image, in one of its templates). First
 the VAE, then the UNet with the text encoder. The result is a diffusers ``StableDiffusionPipeline`` folder
 (``outputs/diffusion-base``). What it reaches is measured, not asserted: the CLIP-FD (embedded face CLIP) of
 samples drawn from the test split's captions against the real test faces, beside the real-vs-real floor
@@ -85,7 +86,9 @@ def _train(params: dict[str, Any], config: Any, root: Path, run: Any, progress: 
     order = str(section(params, "data.label_order"))
     images, _, traits = face_set(root, "train", config.resolution, order)
     seed = int(section(params, "controlnet.seed"))
-    captions = [captions_for(t, seed=seed, index=i) for i, t in enumerate(traits)]
+    # one caption per image: the full description, in a template drawn per image (the per-trait captions the
+    # CLIP also trains on would make an epoch five times longer for the same images)
+    captions = [captions_for(t, seed=seed, index=i)[:1] for i, t in enumerate(traits)]
     vae = train_vae(
         config,
         images * 2 - 1,
