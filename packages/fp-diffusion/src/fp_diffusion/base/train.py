@@ -28,15 +28,16 @@ from __future__ import annotations
 
 import dataclasses
 import os
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
 import torch
 import torch.nn.functional as F
-from torch.utils.data import DataLoader, Dataset, Sampler, TensorDataset
+from torch.utils.data import DataLoader, Dataset, TensorDataset
 
 from fp_core.logging import LogFn
+from fp_core.sampling import EpochPermutation
 from fp_core.seeds import derive_seed, torch_generator
 from fp_diffusion.base.components import BaseComponents
 from fp_diffusion.base.config import (
@@ -50,7 +51,6 @@ from fp_diffusion.base.config import (
 from fp_diffusion.base.sampling import generate, sample_grid, tokenize
 
 __all__ = [
-    "EpochPermutationSampler",
     "SamplesFn",
     "encode_latent_stats",
     "measure_scaling_factor",
@@ -70,31 +70,10 @@ _VAE_KEYS = (
 )
 
 
-class EpochPermutationSampler(Sampler[int]):
-    """``repeats`` shuffles of ``range(num_items)`` per epoch, in an order that depends only on
-    ``(seed, tag, epoch)`` (so a resumed run sees the same batches)."""
-
-    def __init__(self, num_items: int, seed: int, tag: str, repeats: int = 1) -> None:
-        self.num_items, self.seed, self.tag, self.repeats, self.epoch = num_items, seed, tag, repeats, 0
-
-    def set_epoch(self, epoch: int) -> None:
-        self.epoch = epoch
-
-    def __iter__(self) -> Iterator[int]:
-        order: list[int] = []
-        for repeat in range(self.repeats):
-            generator = torch_generator(self.seed, self.tag, self.epoch, repeat)
-            order += torch.randperm(self.num_items, generator=generator).tolist()
-        return iter(order)
-
-    def __len__(self) -> int:
-        return self.num_items * self.repeats
-
-
 def _index_loader(count: int, batch_size: int, seed: int, tag: str, repeats: int) -> DataLoader:
     if count < batch_size:
         raise ConfigError(f"the training set has {count} images, fewer than the batch size {batch_size}")
-    sampler = EpochPermutationSampler(count, seed, tag, repeats)
+    sampler = EpochPermutation(count, seed, tag, repeats=repeats)
     return DataLoader(
         TensorDataset(torch.arange(count)), batch_size=batch_size, sampler=sampler, drop_last=True
     )
