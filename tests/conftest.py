@@ -1,14 +1,24 @@
-"""Shared helpers of the workspace-level tests."""
+"""Shared helpers of the workspace-level tests.
+
+``NUMBA_DISABLE_JIT=1`` (unless set) as in ``packages/fp-qdgs/tests/conftest.py``, and here because this folder
+is collected first: a test here that imports fp_qdgs imports ribs and numba, and numba must see the setting
+before that import (numba re-reads its config when it compiles, so setting it later mixes the two modes and
+fails with ``'function' object has no attribute 'get_call_template'``).
+"""
 
 from __future__ import annotations
 
-import json
-import subprocess
-import sys
-from collections.abc import Callable
-from pathlib import Path
+import os
 
-import pytest
+os.environ.setdefault("NUMBA_DISABLE_JIT", "1")
+
+import json  # noqa: E402
+import subprocess  # noqa: E402
+import sys  # noqa: E402
+from collections.abc import Callable  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+import pytest  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 
