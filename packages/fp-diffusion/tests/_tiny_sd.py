@@ -98,3 +98,22 @@ def tiny_base(
     )
     scheduler = DDPMScheduler(num_train_timesteps=100, prediction_type=prediction_type)
     return BaseComponents(vae, unet, text_encoder, tokenizer, scheduler, name="tiny", resolution=resolution)
+
+
+def tiny_unet(seed: int = 0):
+    """A random-weight UNet2DConditionModel (74 k parameters): 8 x 8 latents, cross-attention width 8."""
+    from diffusers import UNet2DConditionModel
+
+    torch.manual_seed(seed)
+    return UNet2DConditionModel(
+        sample_size=8,
+        in_channels=4,
+        out_channels=4,
+        layers_per_block=1,
+        block_out_channels=(8, 16),
+        down_block_types=("CrossAttnDownBlock2D", "CrossAttnDownBlock2D"),
+        up_block_types=("CrossAttnUpBlock2D", "CrossAttnUpBlock2D"),
+        cross_attention_dim=8,
+        attention_head_dim=2,
+        norm_num_groups=4,
+    )

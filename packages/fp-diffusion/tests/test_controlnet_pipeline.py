@@ -3,11 +3,11 @@ conditioning matters; offline loading and its errors."""
 
 from __future__ import annotations
 
-import importlib.util
 from pathlib import Path
 
 import pytest
 import torch
+from _tiny_sd import tiny_base  # noqa: E402  (tests/_tiny_sd.py, on the pytest pythonpath)
 from diffusers import ControlNetModel, StableDiffusionControlNetPipeline
 
 from fp_core.weights import WeightsNotFoundError
@@ -19,19 +19,6 @@ from fp_diffusion.controlnet.pipeline import (
     load_controlnet,
 )
 from fp_diffusion.controlnet.train import controlnet_from_base
-
-
-def _tiny_sd():
-    """tests/_tiny_sd.py (the root pytest config puts no fp-diffusion tests folder on sys.path)."""
-    spec = importlib.util.spec_from_file_location(
-        "_fp_diffusion_tiny_sd", Path(__file__).with_name("_tiny_sd.py")
-    )
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-tiny_base = _tiny_sd().tiny_base
 
 
 def _maps(count: int, size: int = 20, seed: int = 0) -> torch.Tensor:

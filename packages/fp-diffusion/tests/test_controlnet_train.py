@@ -3,11 +3,11 @@ and that a short run lowers the denoising loss."""
 
 from __future__ import annotations
 
-import importlib.util
 from pathlib import Path
 
 import pytest
 import torch
+from _tiny_sd import tiny_base  # noqa: E402  (tests/_tiny_sd.py, on the pytest pythonpath)
 from diffusers import ControlNetModel
 
 from fp_core.seeds import torch_generator
@@ -20,18 +20,6 @@ from fp_diffusion.controlnet.train import (
     train_controlnet,
 )
 
-
-def _tiny_sd():
-    """tests/_tiny_sd.py (the root pytest config puts no fp-diffusion tests folder on sys.path)."""
-    spec = importlib.util.spec_from_file_location(
-        "_fp_diffusion_tiny_sd", Path(__file__).with_name("_tiny_sd.py")
-    )
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-tiny_base = _tiny_sd().tiny_base
 SMALL = dict(batch_size=4, lr=1e-4, validation_steps=2, cpu=True)
 
 

@@ -3,13 +3,13 @@ with the base / LoRA / ControlNet on a tiny base (shapes, per-image seeds), the 
 
 from __future__ import annotations
 
-import importlib.util
 import math
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
+from _tiny_sd import tiny_base  # noqa: E402  (tests/_tiny_sd.py, on the pytest pythonpath)
 
 from fp_diffusion.fairhuman import (
     LoraSettings,
@@ -22,18 +22,6 @@ from fp_diffusion.fairhuman import (
 )
 from fp_metrics.clip_models import LoadedCLIP
 
-
-def _tiny_sd():
-    """tests/_tiny_sd.py (the root pytest config puts no fp-diffusion tests folder on sys.path)."""
-    spec = importlib.util.spec_from_file_location(
-        "_fp_diffusion_tiny_sd", Path(__file__).with_name("_tiny_sd.py")
-    )
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-tiny_base = _tiny_sd().tiny_base
 TEXTS = {
     "red": (1.0, 0.0, 0.0),
     "green": (0.0, 1.0, 0.0),

@@ -18,21 +18,7 @@ diffusers = pytest.importorskip("diffusers")
 pytest.importorskip("peft")
 
 
-def tiny_unet(seed: int = 0):
-    """A random-weight UNet2DConditionModel: 8 x 8 latents, cross-attention width 8."""
-    torch.manual_seed(seed)
-    return diffusers.UNet2DConditionModel(
-        sample_size=8,
-        in_channels=4,
-        out_channels=4,
-        layers_per_block=1,
-        block_out_channels=(8, 16),
-        down_block_types=("CrossAttnDownBlock2D", "CrossAttnDownBlock2D"),
-        up_block_types=("CrossAttnUpBlock2D", "CrossAttnUpBlock2D"),
-        cross_attention_dim=8,
-        attention_head_dim=2,
-        norm_num_groups=4,
-    )
+from _tiny_sd import tiny_unet  # noqa: E402  (tests/_tiny_sd.py, on the pytest pythonpath)
 
 
 def batch(n: int = 4, seed: int = 3) -> dict[str, torch.Tensor]:

@@ -3,13 +3,13 @@ resume equals uninterrupted (mpd, dwa), the HumanScenes layout trains, config va
 
 from __future__ import annotations
 
-import importlib.util
 import json
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
+from _tiny_sd import tiny_base  # noqa: E402  (tests/_tiny_sd.py, on the pytest pythonpath)
 from PIL import Image
 from torch.optim.optimizer import register_optimizer_step_pre_hook
 from torch.utils.data import Dataset
@@ -29,18 +29,6 @@ from fp_diffusion.fairhuman import (
     train_fairhuman,
 )
 
-
-def _tiny_sd():
-    """tests/_tiny_sd.py (the root pytest config puts no fp-diffusion tests folder on sys.path)."""
-    spec = importlib.util.spec_from_file_location(
-        "_fp_diffusion_tiny_sd", Path(__file__).with_name("_tiny_sd.py")
-    )
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-tiny_base = _tiny_sd().tiny_base
 SMALL = dict(batch_size=2, lr=1e-3, lora_rank=4, cpu=True, validation_steps=2, validation_count=2)
 
 
