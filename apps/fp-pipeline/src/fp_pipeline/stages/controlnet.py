@@ -19,7 +19,6 @@ Paths: :mod:`fp_pipeline.stages.controlnet_common`; report: :mod:`fp_pipeline.st
 
 from __future__ import annotations
 
-import io
 import re
 import shutil
 from pathlib import Path
@@ -37,7 +36,15 @@ from fp_pipeline.stages.controlnet_common import (
     model_dir,
 )
 from fp_pipeline.stages.gan_common import checkpoint_dir, fd_label, format_cell, torch_threads
-from fp_pipeline.stages.generative_eval import blas_threads, fd_with_se, feature_fn, lpips_or_reason, mean_se
+from fp_pipeline.stages.generative_eval import (
+    blas_threads,
+    fd_with_se,
+    feature_fn,
+    grid_figure,
+    lpips_or_reason,
+    mean_se,
+    write_sample_rows,
+)
 from fp_pipeline.tracking import save_figure, stage_run
 
 __all__ = ["adherence", "controlnet_app", "eval_stage", "snapshots", "train_config", "train_stage"]
@@ -77,18 +84,6 @@ def _export(params: dict[str, Any], variant: str) -> Path:
 def _captions(params: dict[str, Any]) -> dict[str, str]:
     root, order = Path(section(params, "data.root")), str(section(params, "data.label_order"))
     return face_captions_by_index(root, ["train", "val", "test"], order)
-
-
-def _grid_figure(grid: np.ndarray, title: str) -> Any:
-    from matplotlib.figure import Figure
-
-    height, width = grid.shape[:2]
-    fig = Figure(figsize=(max(3.0, width / 40), max(1.5, height / 40 + 0.3)), constrained_layout=True)
-    ax = fig.subplots()
-    ax.imshow(grid)
-    ax.axis("off")
-    ax.set_title(title, fontsize=8)
-    return fig
 
 
 def _test_set(export: Path, captions: dict[str, str], resolution: int) -> tuple[Any, Any, list[str]]:
@@ -135,7 +130,7 @@ def train_stage(*, params_path: Path, variant: str, progress: bool = True) -> Pa
     with stage_run(f"controlnet-train@{variant}", params=logged, variant=variant, dataset=export) as run:
 
         def on_samples(grid: np.ndarray, step: int) -> None:
-            figure = _grid_figure(grid, f"{variant}, step {step}: maps | generated")
+            figure = grid_figure(grid, f"{variant}, step {step}: maps | generated")
             run.log_figure(figure, f"samples/step-{step:06d}.png")
 
         train_controlnet(
@@ -229,7 +224,6 @@ def _score(
 def _fig7(variant: str, labels: Any, generated: Any, real: Any, count: int, run: Any) -> None:
     import torch
 
-    from fp_core.atomic import write_bytes
     from fp_diffusion.controlnet import colorize_labels
 
     k = min(count, len(labels))
@@ -238,13 +232,11 @@ def _fig7(variant: str, labels: Any, generated: Any, real: Any, count: int, run:
     gen, ref = to_u8(generated), to_u8(real)
     grid = np.concatenate([np.concatenate(list(rows), axis=1) for rows in (maps, gen, ref)], axis=0)
     save_figure(
-        _grid_figure(grid, f"Fig. 7, {variant}: test maps | generated | real"),
+        grid_figure(grid, f"Fig. 7, {variant}: test maps | generated | real"),
         eval_dir(variant) / "fig7.png",
         run,
     )
-    buffer = io.BytesIO()
-    np.savez_compressed(buffer, maps=maps, generated=gen, real=ref)
-    write_bytes(eval_dir(variant) / "samples.npz", buffer.getvalue())
+    write_sample_rows(eval_dir(variant) / "samples.npz", maps, gen, ref)
 
 
 def _context(params: dict[str, Any], variant: str, ecfg: dict[str, Any]) -> dict[str, Any]:
@@ -283,7 +275,7 @@ def eval_stage(*, params_path: Path, variant: str, progress: bool = True) -> Pat
         ctx = _context(params, variant, ecfg)
         with blas_threads(params, "controlnet"):
             real_feats = ctx["features"](real)
-            curve = []
+            curve, final_images = [], None
             for epoch, folder in [(0, found[0][1]), *found]:
                 pipeline = build_pipeline(base, load_controlnet(folder), scheduler=str(ecfg["scheduler"]))
                 scale = 0.0 if epoch == 0 else float(ecfg["conditioning_scale"])
@@ -291,8 +283,10 @@ def eval_stage(*, params_path: Path, variant: str, progress: bool = True) -> Pat
                     pipeline, labels, prompts, ecfg, int(section(params, "controlnet.seed")), scale
                 )
                 curve.append({"epoch": epoch, **_score(generated, real, real_feats, ctx, labels)})
+                if folder == found[-1][1] and epoch > 0:  # the newest snapshot: the final model's faces
+                    final_images = generated
                 run({f"curve/{k}": v["mean"] for k, v in curve[-1].items() if isinstance(v, dict)}, epoch)
-        _fig7(variant, labels, generated, real, int(ecfg["grid_maps"]), run)
+        _fig7(variant, labels, final_images, real, int(ecfg["grid_maps"]), run)
         final = curve[-1]
         result = {
             "variant": variant,

@@ -15,13 +15,13 @@ import json
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import typer
 
 from fp_pipeline.config import ParamsError, load_params, section
 from fp_pipeline.stages.controlnet_common import REPORT_DIR, controlnet_variants, eval_dir
 from fp_pipeline.stages.gan_common import fd_label, format_cell
 from fp_pipeline.stages.gan_report import SE_MULTIPLE, beats
+from fp_pipeline.stages.generative_eval import sample_rows_figure
 from fp_pipeline.tracking import save_figure, stage_run
 
 __all__ = ["convergence", "report_stage"]
@@ -153,36 +153,12 @@ def _curve_figure(metrics: dict[str, dict[str, Any]], label: str, run: Any) -> P
 
 
 def _fig7(variants: list[str], run: Any) -> Path | None:
-    from matplotlib.figure import Figure
-
-    rows, names, real = [], [], None
-    for variant in variants:
-        file = eval_dir(variant) / "samples.npz"
-        if not file.is_file():
-            continue
-        with np.load(file, allow_pickle=False) as data:
-            rows += [
-                np.concatenate(list(data["maps"]), axis=1),
-                np.concatenate(list(data["generated"]), axis=1),
-            ]
-            names += [f"{variant}: maps", f"{variant}: generated"]
-            real = np.concatenate(list(data["real"]), axis=1)
-    if real is None:
-        return None
-    rows.append(real)
-    names.append("real")
-    fig = Figure(
-        figsize=(rows[0].shape[1] / rows[0].shape[0] + 1.5, 1.0 * len(rows)), constrained_layout=True
+    """Rows per variant: its test maps, the faces its final ControlNet generated; last row: the real faces."""
+    fig = sample_rows_figure(
+        [(v, eval_dir(v) / "samples.npz") for v in variants],
+        "Fig. 7: test maps of each variant and the faces the ControlNet generated from them",
     )
-    for ax, row, name in zip(fig.subplots(len(rows), 1, squeeze=False)[:, 0], rows, names):
-        ax.imshow(row)
-        ax.set_xticks([])
-        ax.set_yticks([])
-        ax.set_ylabel(name, rotation=0, ha="right", va="center", fontsize=7)
-    fig.suptitle(
-        "Fig. 7: test maps of each variant and the faces the ControlNet generated from them", fontsize=8
-    )
-    return save_figure(fig, REPORT_DIR / "figures" / "fig7.png", run)
+    return None if fig is None else save_figure(fig, REPORT_DIR / "figures" / "fig7.png", run)
 
 
 def report_stage(*, params_path: Path, progress: bool = True) -> Path:

@@ -27,6 +27,7 @@ import typer
 from fp_pipeline.config import ParamsError, load_params, section
 from fp_pipeline.stages.controlnet_common import BASE_DIR, BASE_METRICS_FILE, BASE_SAMPLES_FILE
 from fp_pipeline.stages.gan_common import checkpoint_dir, fd_label, torch_threads
+from fp_pipeline.stages.generative_eval import grid_figure
 from fp_pipeline.tracking import save_figure, stage_run
 
 __all__ = ["base_config", "base_stage", "captioned_images"]
@@ -59,18 +60,6 @@ class captioned_images:  # noqa: N801 - a small Dataset, named for what it holds
         return self.images[index], text
 
 
-def _grid_figure(grid: np.ndarray, title: str) -> Any:
-    from matplotlib.figure import Figure
-
-    height, width = grid.shape[:2]
-    fig = Figure(figsize=(max(3.0, width / 40), max(1.5, height / 40 + 0.3)), constrained_layout=True)
-    ax = fig.subplots()
-    ax.imshow(grid)
-    ax.axis("off")
-    ax.set_title(title, fontsize=8)
-    return fig
-
-
 def _train(params: dict[str, Any], config: Any, root: Path, run: Any, progress: bool) -> tuple[Any, int]:
     """Train the VAE, then the UNet and text encoder; returns the ``BaseComponents`` and the image count."""
     from fp_diffusion.base import (
@@ -100,7 +89,7 @@ def _train(params: dict[str, Any], config: Any, root: Path, run: Any, progress: 
     tokenizer = build_clip_tokenizer(config.text_max_length)
 
     def on_samples(grid: np.ndarray, step: int) -> None:
-        run.log_figure(_grid_figure(grid, f"diffusion base, step {step}"), f"samples/step-{step:06d}.png")
+        run.log_figure(grid_figure(grid, f"diffusion base, step {step}"), f"samples/step-{step:06d}.png")
 
     unet, text_encoder = train_denoiser(
         config,
@@ -155,7 +144,7 @@ def _measure(params: dict[str, Any], base: Any, root: Path, run: Any, progress: 
         floor = fid_from_features(features(val), real_feats)
     k = min(int(ecfg["grid_maps"]) * 2, len(generated))
     grid = sample_grid(generated[:k], nrow=min(k, 8))
-    save_figure(_grid_figure(grid, "diffusion base: samples from test captions"), BASE_SAMPLES_FILE, run)
+    save_figure(grid_figure(grid, "diffusion base: samples from test captions"), BASE_SAMPLES_FILE, run)
     label = fd_label(str(ecfg.get("features", "clip")))
     return {
         "fd_label": label,

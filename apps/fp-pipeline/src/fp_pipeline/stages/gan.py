@@ -17,7 +17,6 @@ Paths: :mod:`fp_pipeline.stages.gan_common`; the report: :mod:`fp_pipeline.stage
 
 from __future__ import annotations
 
-import io
 import shutil
 from collections.abc import Callable
 from pathlib import Path
@@ -41,8 +40,10 @@ from fp_pipeline.stages.generative_eval import (
     blas_threads,
     fd_with_se,
     feature_fn,
+    grid_figure,
     lpips_or_reason,
     mean_se,
+    write_sample_rows,
 )
 from fp_pipeline.tracking import save_figure, stage_run
 
@@ -74,18 +75,6 @@ def _export(params: dict[str, Any], variant: str) -> Path:
     return out
 
 
-def _grid_figure(grid: np.ndarray, title: str) -> Any:
-    from matplotlib.figure import Figure
-
-    height, width = grid.shape[:2]
-    fig = Figure(figsize=(max(3.0, width / 48), max(1.5, height / 48 + 0.3)), constrained_layout=True)
-    ax = fig.subplots()
-    ax.imshow(grid)
-    ax.axis("off")
-    ax.set_title(title, fontsize=8)
-    return fig
-
-
 # -- training ----------------------------------------------------------------------------------------------
 
 
@@ -110,7 +99,9 @@ def _train_one(
         run({f"seed{seed}/{k}" if several else k: v for k, v in metrics.items()}, step)
 
     def on_samples(grid: np.ndarray, step: int) -> None:
-        figure = _grid_figure(grid, f"{variant}, seed {seed}, step {step}: maps | generated | real")
+        figure = grid_figure(
+            grid, f"{variant}, seed {seed}, step {step}: maps | generated | real", pixels_per_inch=48
+        )
         run.log_figure(figure, f"samples/seed-{seed}/step-{step:06d}.png")
 
     ckpt = checkpoint_dir(f"gan-{variant}-seed-{seed}")
@@ -216,21 +207,18 @@ def _aggregate(per_seed: list[dict[str, Any]], lpips_reason: str | None) -> dict
 
 
 def _fig6(variant: str, labels: Any, generated: Any, real: Any, palette: Any, count: int, run: Any) -> None:
-    from fp_core.atomic import write_bytes
     from fp_diffusion.gan import sample_grid
     from fp_diffusion.gan.sampling import colorize, to_uint8
 
     k = min(count, len(labels))
     grid = sample_grid(labels[:k], generated[:k], real[:k], palette)
     save_figure(
-        _grid_figure(grid, f"Fig. 6, {variant}: test maps | generated | real"),
+        grid_figure(grid, f"Fig. 6, {variant}: test maps | generated | real", pixels_per_inch=48),
         eval_dir(variant) / "fig6.png",
         run,
     )
-    buffer = io.BytesIO()
     maps = colorize(labels[:k], palette) if palette is not None else labels[:k].numpy().astype(np.uint8)
-    np.savez_compressed(buffer, maps=maps, generated=to_uint8(generated[:k]), real=to_uint8(real[:k]))
-    write_bytes(eval_dir(variant) / "samples.npz", buffer.getvalue())
+    write_sample_rows(eval_dir(variant) / "samples.npz", maps, to_uint8(generated[:k]), to_uint8(real[:k]))
 
 
 def _floor(export: Path, config: Any, features: Callable, real_feats: np.ndarray) -> dict[str, Any]:

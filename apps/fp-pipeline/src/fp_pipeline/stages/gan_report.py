@@ -16,11 +16,11 @@ import math
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import typer
 
 from fp_pipeline.config import ParamsError, load_params, section
 from fp_pipeline.stages.gan_common import REPORT_DIR, eval_dir, fd_label, format_cell
+from fp_pipeline.stages.generative_eval import sample_rows_figure
 from fp_pipeline.tracking import save_figure, stage_run
 
 __all__ = ["beats", "report_stage"]
@@ -144,36 +144,11 @@ def _verdict_text(verdict: dict[str, Any], label: str) -> list[str]:
 
 def _fig6(variants: list[str], run: Any) -> Path | None:
     """Rows per variant: its test maps, the faces generated from them; last row: the real test images."""
-    from matplotlib.figure import Figure
-
-    rows, names = [], []
-    real = None
-    for variant in variants:
-        file = eval_dir(variant) / "samples.npz"
-        if not file.is_file():
-            continue
-        with np.load(file, allow_pickle=False) as data:
-            rows += [
-                np.concatenate(list(data["maps"]), axis=1),
-                np.concatenate(list(data["generated"]), axis=1),
-            ]
-            names += [f"{variant}: maps", f"{variant}: generated"]
-            real = np.concatenate(list(data["real"]), axis=1)
-    if real is None:
-        return None
-    rows.append(real)
-    names.append("real")
-    fig = Figure(
-        figsize=(1.0 * rows[0].shape[1] / rows[0].shape[0] + 1.5, 1.0 * len(rows)), constrained_layout=True
+    fig = sample_rows_figure(
+        [(v, eval_dir(v) / "samples.npz") for v in variants],
+        "Fig. 6: test maps of each variant and the faces Pix2PixHD generated from them",
     )
-    axes = fig.subplots(len(rows), 1, squeeze=False)[:, 0]
-    for ax, row, name in zip(axes, rows, names):
-        ax.imshow(row)
-        ax.set_xticks([])
-        ax.set_yticks([])
-        ax.set_ylabel(name, rotation=0, ha="right", va="center", fontsize=7)
-    fig.suptitle("Fig. 6: test maps of each variant and the faces Pix2PixHD generated from them", fontsize=8)
-    return save_figure(fig, REPORT_DIR / "figures" / "fig6.png", run)
+    return None if fig is None else save_figure(fig, REPORT_DIR / "figures" / "fig6.png", run)
 
 
 def report_stage(*, params_path: Path, progress: bool = True) -> Path:

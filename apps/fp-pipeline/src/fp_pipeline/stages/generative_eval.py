@@ -10,13 +10,24 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Sequence
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from fp_pipeline.stages.gan_common import fd_label
 
-__all__ = ["blas_threads", "bootstrap_se", "fd_with_se", "feature_fn", "lpips_or_reason", "mean_se"]
+__all__ = [
+    "blas_threads",
+    "bootstrap_se",
+    "fd_with_se",
+    "feature_fn",
+    "grid_figure",
+    "lpips_or_reason",
+    "mean_se",
+    "sample_rows_figure",
+    "write_sample_rows",
+]
 
 
 def mean_se(values: Sequence[float]) -> tuple[float, float | None]:
@@ -97,3 +108,64 @@ def fd_with_se(
         seed=seed,
     )
     return fd, se
+
+
+# -- sample figures -------------------------------------------------------------------------------------------
+
+
+def grid_figure(grid: np.ndarray, title: str, *, pixels_per_inch: float = 40.0) -> Any:
+    """A matplotlib figure of one image grid ``[H, W, 3]`` uint8 under ``title`` (sized to the grid)."""
+    from matplotlib.figure import Figure
+
+    height, width = grid.shape[:2]
+    size = (max(3.0, width / pixels_per_inch), max(1.5, height / pixels_per_inch + 0.3))
+    fig = Figure(figsize=size, constrained_layout=True)
+    ax = fig.subplots()
+    ax.imshow(grid)
+    ax.axis("off")
+    ax.set_title(title, fontsize=8)
+    return fig
+
+
+def write_sample_rows(path: Path, maps: np.ndarray, generated: np.ndarray, real: np.ndarray) -> None:
+    """Save one variant's sample rows (each ``[K, H, W, 3]`` uint8: conditions, generated, real) to ``path``
+    (``.npz``, atomically), the file :func:`sample_rows_figure` reads."""
+    import io
+
+    from fp_core.atomic import write_bytes
+
+    buffer = io.BytesIO()
+    np.savez_compressed(buffer, maps=maps, generated=generated, real=real)
+    write_bytes(path, buffer.getvalue())
+
+
+def sample_rows_figure(files: Sequence[tuple[str, Path]], title: str) -> Any | None:
+    """Rows per ``(variant, samples.npz)``: its conditions, its generated images; last row the real images
+    (from the last file read). Missing files are skipped; ``None`` when none exists."""
+    from matplotlib.figure import Figure
+
+    rows, names, real = [], [], None
+    for variant, file in files:
+        if not file.is_file():
+            continue
+        with np.load(file, allow_pickle=False) as data:
+            rows += [
+                np.concatenate(list(data["maps"]), axis=1),
+                np.concatenate(list(data["generated"]), axis=1),
+            ]
+            names += [f"{variant}: maps", f"{variant}: generated"]
+            real = np.concatenate(list(data["real"]), axis=1)
+    if real is None:
+        return None
+    rows.append(real)
+    names.append("real")
+    fig = Figure(
+        figsize=(rows[0].shape[1] / rows[0].shape[0] + 1.5, 1.0 * len(rows)), constrained_layout=True
+    )
+    for ax, row, name in zip(fig.subplots(len(rows), 1, squeeze=False)[:, 0], rows, names, strict=True):
+        ax.imshow(row)
+        ax.set_xticks([])
+        ax.set_yticks([])
+        ax.set_ylabel(name, rotation=0, ha="right", va="center", fontsize=7)
+    fig.suptitle(title, fontsize=8)
+    return fig
