@@ -2,7 +2,8 @@
 
 * :func:`generate_scenes` samples images with the LoRA-adapted UNet (diffusers' ``StableDiffusionPipeline``
   over the base) or with a pose ControlNet (``StableDiffusionControlNetPipeline`` via
-  :func:`fp_diffusion.controlnet.build_pipeline`); image ``i`` uses its own generator seeded with
+  :func:`fp_diffusion.controlnet.build_pipeline`); for an SDXL base (``base.is_sdxl``) with
+  ``StableDiffusionXLPipeline`` / ``StableDiffusionXLControlNetPipeline``; image ``i`` uses its own generator seeded with
   ``seeds[i]``, so it depends only on its seed and the settings.
 * :func:`clip_score`: ``max(100 · cos(E_img, E_txt), 0)`` per image, the CLIP-score convention of Hessel et
   al. as torchmetrics computes it (its ``CLIPScore`` clamps at 0 the same way), with unit embeddings of an
@@ -74,19 +75,44 @@ def _scheduler(base: BaseComponents, name: str) -> Any:
     return classes[name].from_config(base.noise_scheduler.config)
 
 
+def _sdxl_pipeline(base: BaseComponents, unet: Any, controlnet: Any | None, scheduler: str) -> Any:
+    """``StableDiffusionXLPipeline`` (or ``StableDiffusionXLControlNetPipeline`` with ``controlnet``) over
+    ``base``'s networks, no watermarker; an empty negative prompt gives zero embeddings, as in SDXL."""
+    from diffusers import StableDiffusionXLControlNetPipeline, StableDiffusionXLPipeline
+
+    parts = {
+        "vae": base.vae,
+        "text_encoder": base.text_encoder,
+        "text_encoder_2": base.text_encoder_2,
+        "tokenizer": base.tokenizer,
+        "tokenizer_2": base.tokenizer_2,
+        "unet": unet,
+        "scheduler": _scheduler(base, scheduler),
+        "add_watermarker": False,
+    }
+    if controlnet is None:
+        return StableDiffusionXLPipeline(**parts)
+    return StableDiffusionXLControlNetPipeline(controlnet=controlnet, **parts)
+
+
 def _pipeline(base: BaseComponents, module: Any | None, scheduler: str) -> tuple[Any, bool]:
-    """``(pipeline, is_controlnet)`` for ``module``: None (the base), an adapted UNet or a ControlNet."""
+    """``(pipeline, is_controlnet)`` for ``module``: None (the base), an adapted UNet or a ControlNet; the
+    SDXL pipelines when ``base.is_sdxl``."""
     from diffusers import ControlNetModel, StableDiffusionPipeline
 
     from fp_diffusion.controlnet.pipeline import build_pipeline
 
     if isinstance(module, ControlNetModel):
+        if base.is_sdxl:
+            return _sdxl_pipeline(base, base.unet, module, scheduler), True
         return build_pipeline(base, module, scheduler=scheduler), True
     unet = base.unet if module is None else module
     if not hasattr(unet, "config") or not hasattr(unet.config, "cross_attention_dim"):
         raise ValueError(
             f"module must be None, a UNet2DConditionModel or a ControlNetModel, got {type(unet)}"
         )
+    if base.is_sdxl:
+        return _sdxl_pipeline(base, unet, None, scheduler), False
     pipeline = StableDiffusionPipeline(
         vae=base.vae,
         text_encoder=base.text_encoder,

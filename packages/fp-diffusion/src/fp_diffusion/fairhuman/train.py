@@ -96,30 +96,32 @@ def collate_scenes(items: Sequence[Mapping[str, Any]], condition: str | None = N
     return batch
 
 
-def _encode_prompts(base: BaseComponents, captions: Sequence[str], device: torch.device) -> torch.Tensor:
-    tokens = base.tokenizer(
-        list(captions),
-        max_length=base.tokenizer.model_max_length,
-        padding="max_length",
-        truncation=True,
-        return_tensors="pt",
-    )
-    return base.text_encoder(tokens.input_ids.to(device), return_dict=False)[0]
+def _encode_prompts(
+    base: BaseComponents, captions: Sequence[str], device: torch.device
+) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """``(states [B, T, D], pooled [B, D2] or None)``: :meth:`BaseComponents.encode_prompt` (SD 1.x: the
+    text encoder's last hidden states and None; SDXL: both encoders' penultimate states and the pooled one)."""
+    return base.encode_prompt(list(captions), device)
 
 
 def _predict(
     base: BaseComponents, module: Any, noisy: torch.Tensor, steps: torch.Tensor, states: torch.Tensor,
-    condition: torch.Tensor | None,
+    condition: torch.Tensor | None, added: dict[str, torch.Tensor] | None = None,
 ) -> torch.Tensor:  # fmt: skip
-    """The denoiser's output ``[B, 4, h, w]``: the adapted UNet, or the ControlNet's residuals into the UNet."""
+    """The denoiser's output ``[B, 4, h, w]``: the adapted UNet, or the ControlNet's residuals into the UNet.
+
+    ``added``: SDXL's ``added_cond_kwargs`` (``text_embeds``, ``time_ids``), given to the UNet and the
+    ControlNet alike; None for SD 1.x."""
+    extra: dict[str, Any] = {} if added is None else {"added_cond_kwargs": added}
     if condition is None:
-        return module(noisy, steps, encoder_hidden_states=states, return_dict=False)[0]
+        return module(noisy, steps, encoder_hidden_states=states, return_dict=False, **extra)[0]
     down, mid = module(
         noisy,
         steps,
         encoder_hidden_states=states,
         controlnet_cond=condition.to(noisy.dtype),
         return_dict=False,
+        **extra,
     )
     return base.unet(
         noisy,
@@ -128,6 +130,7 @@ def _predict(
         down_block_additional_residuals=down,
         mid_block_additional_residual=mid,
         return_dict=False,
+        **extra,
     )[0]
 
 
@@ -154,11 +157,12 @@ def fairhuman_forward(
     scheduler = base.noise_scheduler
     with torch.no_grad():
         latents = base.vae.encode(pixels).latent_dist.sample(generator=generator) * base.latent_scale
-        states = _encode_prompts(base, captions, device)
+        states, pooled = _encode_prompts(base, captions, device)
+        added = base.added_cond_kwargs(pooled, int(pixels.shape[-1]))
     noise = torch.randn(latents.shape, generator=generator).to(device=device, dtype=latents.dtype)
     steps = torch.randint(0, scheduler.config.num_train_timesteps, (count,), generator=generator).to(device)
     noisy = scheduler.add_noise(latents, noise, steps)
-    prediction = _predict(base, module, noisy, steps, states, condition)
+    prediction = _predict(base, module, noisy, steps, states, condition, added)
     if scheduler.config.prediction_type == "epsilon":
         target = noise
     else:
@@ -190,8 +194,9 @@ def _prepare_module(
 ) -> Any:
     """Freeze the base, move it to ``device`` and return the module to train (fp32, train mode)."""
     base.freeze()
-    for network in (base.vae, base.unet, base.text_encoder):
-        network.to(device)
+    for network in (base.vae, base.unet, base.text_encoder, base.text_encoder_2):
+        if network is not None:
+            network.to(device)
     if config.module == "lora":
         if getattr(base.unet, "peft_config", None):
             raise FairHumanConfigError(
