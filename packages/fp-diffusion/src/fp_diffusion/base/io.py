@@ -14,7 +14,8 @@ any SD-layout folder, or a Hugging Face hub id (default :data:`SD15_HUB_ID`) fro
 :class:`fp_core.weights.WeightsNotFoundError` naming the repo, the missing component files, the hub cache,
 ``$FP_WEIGHTS_DIR`` and the ``hf download`` command.
 
-SDXL: a folder or cached repo whose ``model_index.json`` names ``text_encoder_2`` (and :data:`SDXL_HUB_ID`
+SDXL: an SDXL base is saved by ``StableDiffusionXLPipeline`` (``text_encoder_2/`` and ``tokenizer_2/``
+more; ``configs`` gains ``text_encoder_2``). A folder or cached repo whose ``model_index.json`` names ``text_encoder_2`` (and :data:`SDXL_HUB_ID`
 always) also needs ``text_encoder_2/`` (CLIPTextModelWithProjection) and ``tokenizer_2/``; the result has
 :attr:`BaseComponents.is_sdxl`. For :data:`SDXL_HUB_ID` the VAE is :data:`SDXL_VAE_FIX` (the same
 latents, fine-tuned so its activations do not overflow in fp16) when that repo is cached; else SDXL's own
@@ -135,6 +136,7 @@ def save_base(
 ) -> Path:
     """Write ``components`` to ``directory`` (replaced atomically) in diffusers' layout with a manifest.
 
+    An SDXL base (``components.is_sdxl``) is written by ``StableDiffusionXLPipeline`` (no watermarker).
     ``config`` (a :class:`~fp_diffusion.base.config.DiffusionBaseConfig`, or None) becomes the manifest's
     ``params``; ``inputs`` its ``inputs``; ``extra`` (e.g. the training history) more manifest fields.
     """
