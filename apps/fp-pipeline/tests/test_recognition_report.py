@@ -158,3 +158,17 @@ def test_report_from_metrics_files_per_source(tmp_path: Path) -> None:
     assert summary["tables"]["table2"]["AdaFace, pretrain QD"]["rfw/dark"]["mean"] == pytest.approx(0.785)
     assert summary["findings"]["ArcFace, pretrain None"]["group_gap"] == pytest.approx(0.19)
     assert [v["verdict"] for v in summary["pretraining_verdicts"]] == [RAISED] * 8
+
+
+def test_roc_panels_wrap_at_three_per_row() -> None:
+    from fp_pipeline.stages.recognition_plots import plot_roc
+
+    curve = {"lfw": {"fpr": [0.0, 0.5, 1.0], "tpr": [0.0, 0.8, 1.0]}}
+    figure = plot_roc(
+        {row_label(s, loss): curve for s in ("none", "rand", "qd") for loss in ("arcface", "adaface")}
+    )
+    assert list(figure.get_size_inches()) == [12.0, 7.2] and len(figure.axes) == 6
+    assert [ax.get_title() for ax in figure.axes][:2] == [
+        "ROC, ArcFace, pretrain None (first trial)",
+        "ROC, AdaFace, pretrain None (first trial)",
+    ]
