@@ -134,6 +134,10 @@ def test_the_source_names_its_backbone(workdir: Path) -> None:
     assert stages._pretrained_backbone("rand") == Path("outputs/recognition/pretrain/rand/model")
     with pytest.raises(ParamsError, match="pretrain --source qd"):
         stages._pretrained_backbone("qd")
+    with pytest.raises(
+        ParamsError, match=r"ids/qd of source 'qd' not found: run `dvc repro qdgs-faces-export@qd`"
+    ):
+        stages.pretrain_stage(params_path=Path("params.yaml"), source="qd", progress=False)
 
 
 @pytest.mark.slow

@@ -94,6 +94,11 @@ def pretrain_stage(*, params_path: Path, source: str, progress: bool = True) -> 
             _write_manifest(out / "manifest.json", {"source": source, "path": None, "backbone": None})
         typer.echo(f"recognition-pretrain@{source}: no pretraining")
         return out
+    if not Path(path).exists():
+        raise ParamsError(
+            f"pretraining set {path} of source {source!r} not found: run `dvc repro qdgs-faces-export@{source}` "
+            f"for the QDGS sets, or point recognition.pretrain.sources.{source} at an image folder or .rec directory"
+        )
     config = RecognitionTrainConfig.from_dict(pretrain_settings(params))
     dataset = open_training_set(Path(path))
     checkpoints = checkpoint_dir(f"pretrain-{source}")
