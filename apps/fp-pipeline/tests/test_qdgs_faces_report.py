@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import math
 from pathlib import Path
 
@@ -14,12 +15,13 @@ from fp_pipeline.stages.qdgs_faces import auto_ranges, throttled
 from fp_pipeline.stages.qdgs_faces_common import FACES_PROMPTS, read_solutions, set_sizes, write_solutions
 from fp_pipeline.stages.qdgs_faces_export import chunk_edges
 from fp_pipeline.stages.qdgs_faces_report import (
-    pretraining_verdicts,
     proportion,
     proportion_verdict,
+    recognition_lines,
+    recognition_runs,
     table1_rows,
 )
-from fp_pipeline.stages.recognition_report import MeanSE
+from fp_pipeline.stages.recognition_report import RAISED, MeanSE
 
 
 def test_proportion_is_the_share_with_the_binomial_standard_error() -> None:
@@ -52,43 +54,21 @@ def test_table1_rows_use_nested_prefixes_of_each_set() -> None:
     assert rows["Rand50"]["skin"].mean == 0.0
 
 
-def _trials(values: dict[str, list[float]]) -> list[dict[str, float]]:
-    n = len(next(iter(values.values())))
-    return [{key: vals[i] for key, vals in values.items()} for i in range(n)]
-
-
-def test_pretraining_verdicts_say_higher_only_beyond_two_standard_errors() -> None:
-    metrics = {
-        "qd": {
-            "arcface": _trials({"rfw/dark": [0.80, 0.81, 0.82], "rfw/disparate_impact": [0.90, 0.95, 0.85]})
-        },
-        "rand": {
-            "arcface": _trials({"rfw/dark": [0.70, 0.71, 0.72], "rfw/disparate_impact": [0.88, 0.93, 0.83]})
-        },
-        "none": {
-            "arcface": _trials({"rfw/dark": [0.79, 0.81, 0.83], "rfw/disparate_impact": [0.80, 0.81, 0.82]})
-        },
-    }
-    lines = pretraining_verdicts(metrics)
-    by_key = {(line.split(":")[0], "vs rand" in line): line for line in lines}
-    assert by_key[("- arcface, rfw/dark", True)].endswith("QD higher than rand")  # +10 pts, s.e. ~0.8
-    assert by_key[("- arcface, rfw/dark", False)].endswith("no detectable difference")  # +0 pts
-    assert by_key[("- arcface, rfw/disparate_impact", True)].endswith(
-        "no detectable difference"
-    )  # +2, s.e. 4
-    assert by_key[("- arcface, rfw/disparate_impact", False)].endswith("QD higher than none")  # +9, s.e. ~3
-
-
-def test_pretraining_verdicts_name_missing_sources_and_single_trials() -> None:
-    lines = pretraining_verdicts({"qd": {"adaface": [{"rfw/dark": 0.8, "rfw/disparate_impact": 0.9}]}})
-    assert any("no rand-pretrained trials" in line for line in lines)
-    assert any("no none-pretrained trials" in line for line in lines)
-    lines = pretraining_verdicts(
-        {"qd": {"adaface": [{"rfw/dark": 0.8}]}, "rand": {"adaface": [{"rfw/dark": 0.7}]}},
-        keys=("rfw/{dark}",),
-    )
-    assert any("no verdict (needs at least 2 trials per row)" in line for line in lines)
-    assert pretraining_verdicts({}) == []
+def test_the_recognition_verdicts_come_from_the_runs_directory(tmp_path: Path) -> None:
+    for source, dark in (("qd", [0.80, 0.81, 0.82]), ("rand", [0.70, 0.71, 0.72])):
+        for trial, value in enumerate(dark):
+            out = tmp_path / source / f"arcface-{trial}" / "eval"
+            out.mkdir(parents=True)
+            (out / "metrics.json").write_text(json.dumps({"rfw/dark": value, "rfw/disparate_impact": 0.9}))
+    runs = recognition_runs(str(tmp_path))
+    assert sorted(runs) == ["qd", "rand"] and len(runs["qd"]["arcface"]) == 3
+    assert recognition_runs({"qd": tmp_path / "qd"})["qd"]["arcface"] == runs["qd"]["arcface"]  # old mapping
+    assert recognition_runs(str(tmp_path / "absent")) == {}
+    lines = recognition_lines(runs)
+    assert "outputs/recognition-report/report.md" in lines[0]
+    assert "- sources not run: none" in lines
+    assert any(line.startswith("- ArcFace, rfw/dark: QD 81.00") and line.endswith(RAISED) for line in lines)
+    assert recognition_lines({})[0].startswith("- not run")
 
 
 def test_faces_prompts_are_the_papers_sentences_in_measure_order() -> None:

@@ -1,19 +1,25 @@
-"""The recognition stages end to end on a tiny config: data -> pretrain -> train -> eval -> report, each an
-MLflow run; the `recognition` typer sub-app drives the same stage functions. Both tests train several tiny
-networks (10-20 s on a shared CPU), hence `slow`: run them with `-m slow`."""
+"""The recognition stages: the source x loss x trial matrix (names, paths, dvc.yaml), that training starts
+from the source's backbone, and the chain end to end on a tiny config (data -> pretrain on a tiny identity
+folder -> train -> eval -> report, each an MLflow run). The end-to-end tests train several tiny networks
+(10-30 s on a shared CPU), hence `slow`: run them with `-m slow`."""
 
 from __future__ import annotations
 
 import json
 from pathlib import Path
 
+import numpy as np
 import pytest
+import torch
 import typer
 import yaml
+from PIL import Image
 from typer.testing import CliRunner
 
+from fp_pipeline.config import ParamsError
 from fp_pipeline.stages import recognition as stages
 from fp_pipeline.stages.recognition import recognition_app
+from fp_pipeline.stages.recognition_common import checkpoint_dir, run_dir, run_name, run_sources
 
 ROOT = Path(__file__).resolve().parents[3]
 
@@ -37,7 +43,9 @@ def _tiny_params() -> dict:
     rec["data"]["bin_sets"] = ["lfw", "cfp_fp"]
     rec["model"].update(input_size=16, embedding_size=8, width=4)
     rec["train"].update(epochs=1, batch_size=6, warmup_epochs=0, milestones=[])
-    rec["pretrain"]["sources"] = {"none": None, "folder": "outputs/recognition/data/train"}
+    rec["pretrain"]["sources"] = {"none": None, "rand": "ids/rand", "qd": "ids/qd"}
+    rec["pretrain"]["run"] = ["none", "qd"]
+    rec["pretrain"]["train"] = {"loss": "arcface", "epochs": 2, "milestones": []}
     rec["eval"]["batch_size"] = 32
     return params
 
@@ -59,69 +67,200 @@ def _fp(*args: str) -> None:
     )
 
 
+def _image_folder(root: Path, identities: int, images: int, size: int = 16) -> Path:
+    rng = np.random.default_rng(0)
+    for i in range(identities):
+        (root / f"id{i}").mkdir(parents=True)
+        base = rng.integers(0, 255, (size, size, 3))
+        for n in range(images):
+            pixels = np.clip(base + rng.integers(-20, 20, base.shape), 0, 255).astype(np.uint8)
+            Image.fromarray(pixels).save(root / f"id{i}" / f"{n}.png")
+    return root
+
+
+def test_the_matrix_names_and_paths() -> None:
+    assert run_name("qd", "adaface", 2) == "qd-adaface-2"
+    assert run_dir("rand", "arcface", 1) == Path("outputs/recognition/runs/rand/arcface-1")
+    assert checkpoint_dir(run_name("none", "arcface", 0)) == Path(
+        "outputs/checkpoints/recognition-none-arcface-0"
+    )
+    params = _tiny_params()
+    assert run_sources(params) == ["none", "qd"]
+    for bad in (["none", "none"], ["elsewhere"], [], "none"):
+        params["recognition"]["pretrain"]["run"] = bad
+        with pytest.raises(ParamsError, match=r"recognition\.pretrain\.run"):
+            run_sources(params)
+
+
+def test_dvc_matrix_writes_where_the_stages_read() -> None:
+    dvc = yaml.safe_load((ROOT / "dvc.yaml").read_text())["stages"]
+    params = yaml.safe_load((ROOT / "params.yaml").read_text())["recognition"]
+    assert params["pretrain"]["run"] == ["none", "rand", "qd"] and "use" not in params["pretrain"]
+    item = {"source": "qd", "loss": "adaface", "trial": 1}
+
+    def fill(text: str) -> str:
+        for key, value in item.items():
+            text = text.replace(f"${{item.{key}}}", str(value))
+        return text
+
+    for stage in ("recognition-train", "recognition-eval"):
+        assert set(dvc[stage]["matrix"]) == {"source", "loss", "trial"}
+        assert dvc[stage]["matrix"]["source"] == "${recognition.pretrain.run}"
+        assert fill(dvc[stage]["cmd"]).split()[:9] == [
+            "fp", "recognition", stage.split("-")[1], "--source", "qd", "--loss", "adaface", "--trial", "1"
+        ]  # fmt: skip
+    outs = [next(iter(o)) if isinstance(o, dict) else o for o in dvc["recognition-train"]["outs"]]
+    assert [fill(o) for o in outs] == [str(run_dir("qd", "adaface", 1) / n) for n in ("model", "train.json")]
+    metrics = fill(next(iter(dvc["recognition-eval"]["metrics"][0])))
+    assert metrics == str(run_dir("qd", "adaface", 1) / "eval" / "metrics.json")
+    assert "outputs/recognition/pretrain/${item.source}" in dvc["recognition-train"]["deps"]
+    assert "outputs/qdgs-faces/identities" in dvc["recognition-pretrain"]["deps"]
+
+
+def _parameters(path: Path) -> dict[str, torch.Tensor]:
+    from safetensors.torch import load_file
+
+    state = load_file(str(path))
+    return {k: v for k, v in state.items() if "running_" not in k and "num_batches" not in k}
+
+
+def test_the_source_names_its_backbone(workdir: Path) -> None:
+    for source, backbone in (("none", None), ("rand", "model")):  # as pretrain_stage writes them
+        (workdir / "outputs/recognition/pretrain" / source).mkdir(parents=True)
+        (workdir / "outputs/recognition/pretrain" / source / "manifest.json").write_text(
+            json.dumps({"source": source, "backbone": backbone})
+        )
+    assert stages._pretrained_backbone("none") is None
+    assert stages._pretrained_backbone("rand") == Path("outputs/recognition/pretrain/rand/model")
+    with pytest.raises(ParamsError, match="pretrain --source qd"):
+        stages._pretrained_backbone("qd")
+    with pytest.raises(
+        ParamsError, match=r"ids/qd of source 'qd' not found: run `dvc repro qdgs-faces-export@qd`"
+    ):
+        stages.pretrain_stage(params_path=Path("params.yaml"), source="qd", progress=False)
+
+
 @pytest.mark.slow
-def test_every_stage_runs_and_is_tracked(workdir: Path) -> None:
+def test_train_starts_from_the_sources_backbone(workdir: Path) -> None:
+    """lr 1e-9: training leaves the weights where they started, so the run's backbone shows its start."""
+    from fp_recognition.train import RecognitionTrainConfig, build_models, save_backbone
+
+    params = _tiny_params()
+    params["recognition"]["train"].update(lr=1e-9, momentum=0.0, weight_decay=0.0, augment={"enabled": False})
+    params["recognition"]["data"]["train"] = str(_image_folder(workdir / "train", 3, 2))
+    (workdir / "params.yaml").write_text(yaml.safe_dump(params))
+    settings = stages.train_settings(params, "arcface", 0)
+    config = RecognitionTrainConfig.from_dict({**settings, "seed": 7})
+    rand_backbone, _ = build_models(config, 3)
+    rand_dir = workdir / "outputs/recognition/pretrain/rand"
+    save_backbone(rand_backbone, rand_dir / "model", config.backbone_config())
+    (rand_dir / "manifest.json").write_text(json.dumps({"source": "rand", "backbone": "model"}))
+    stages.pretrain_stage(params_path=Path("params.yaml"), source="none", progress=False)
+
+    for source in ("none", "rand"):
+        stages.train_stage(
+            params_path=Path("params.yaml"), source=source, loss="arcface", trial=0, progress=False
+        )
+    fresh, _ = build_models(RecognitionTrainConfig.from_dict(settings), 3)
+    expected = {"none": fresh.state_dict(), "rand": rand_backbone.state_dict()}
+    for source in ("none", "rand"):
+        run = workdir / run_dir(source, "arcface", 0)
+        trained = _parameters(run / "model/backbone.safetensors")
+        other = expected["rand" if source == "none" else "none"]
+        assert all(torch.allclose(v, expected[source][k], atol=1e-6) for k, v in trained.items()), source
+        assert not all(torch.allclose(v, other[k], atol=1e-3) for k, v in trained.items()), source
+        info = json.loads((run / "train.json").read_text())
+        assert info["source"] == source
+        assert info["init_backbone"] == (
+            None if source == "none" else "outputs/recognition/pretrain/rand/model"
+        )
+    with pytest.raises(ParamsError, match="recognition-pretrain|pretrain --source qd"):
+        stages.train_stage(
+            params_path=Path("params.yaml"), source="qd", loss="arcface", trial=0, progress=False
+        )
+    with pytest.raises(ParamsError, match="unknown pretraining source"):
+        stages.train_stage(params_path=Path("params.yaml"), source="nowhere", loss="arcface", trial=0)
+
+
+@pytest.mark.slow
+def test_the_chain_per_source_end_to_end(workdir: Path) -> None:
     import mlflow
 
-    params = Path("params.yaml")
+    from fp_qdgs.faces import write_identity_folder
+
     _fp("data")
     assert (workdir / "outputs/recognition/data/train_rec/train.rec").is_file()
-    stages.pretrain_stage(params_path=params, source="none", progress=False)
-    none = json.loads((workdir / "outputs/recognition/pretrain/none/manifest.json").read_text())
-    assert none["backbone"] is None
-    for trial in ("0", "1"):  # the commands exactly as dvc.yaml calls them
-        _fp("train", "--loss", "arcface", "--trial", trial, "--pretrain", "none")
-        _fp("eval", "--loss", "arcface", "--trial", trial)
-    for trial in (0, 1):
-        stages.train_stage(params_path=params, loss="adaface", trial=trial, progress=False)
-        stages.eval_stage(params_path=params, loss="adaface", trial=trial, progress=False)
+    pixels = np.random.default_rng(1).integers(0, 255, (4, 3, 16, 16, 3), dtype=np.uint8)
+    write_identity_folder(
+        pixels, np.arange(4), workdir / "ids/qd", measures=np.zeros((4, 2)), provenance={}, image_size=16
+    )
+    for source in ("none", "qd"):  # the commands exactly as dvc.yaml calls them
+        _fp("pretrain", "--source", source)
+        for loss in ("arcface", "adaface"):
+            for trial in ("0", "1"):
+                _fp("train", "--source", source, "--loss", loss, "--trial", trial)
+                _fp("eval", "--source", source, "--loss", loss, "--trial", trial)
     _fp("report")
 
-    run = workdir / "outputs/recognition/runs/adaface-1"
-    assert {"backbone.safetensors", "backbone.json", "head.safetensors", "history.json"} <= {
-        p.name for p in (run / "model").iterdir()
-    }
-    metrics = json.loads((run / "eval/metrics.json").read_text())
-    assert {"bins/lfw", "bins/cfp_fp", "bins/mean", "rfw/light", "rfw/dark", "rfw/disparate_impact"} <= set(
-        metrics
+    assert (
+        json.loads((workdir / "outputs/recognition/pretrain/qd/manifest.json").read_text())["identities"] == 4
     )
+    run = workdir / run_dir("qd", "adaface", 1)
+    config = json.loads((run / "model/train_config.json").read_text())
+    assert config["init_backbone"] == "outputs/recognition/pretrain/qd/model"
+    metrics = json.loads((run / "eval/metrics.json").read_text())
+    assert {"bins/lfw", "bins/mean", "rfw/light", "rfw/dark", "rfw/disparate_impact"} <= set(metrics)
     assert 0 <= metrics["rfw/disparate_impact"] <= 1
-    roc = json.loads((run / "eval/roc.json").read_text())
-    assert set(roc) == {"lfw", "cfp_fp", "RFW light", "RFW dark"} and roc["lfw"]["fpr"][0] == 0.0
+    assert json.loads((run / "eval/evaluation.json").read_text())["source"] == "qd"
 
     report = (workdir / "outputs/recognition-report/report.md").read_text()
-    for title in ("Table 2", "Table 3", "Table 4", "Findings"):
+    for title in ("Table 2", "Table 3", "Table 4", "Verdicts", "Findings"):
         assert title in report
-    assert "| ArcFace (pretrain: none) | 2 |" in report and " ± " in report
-    assert "chance" in report and "group" in report
+    assert "| ArcFace, pretrain QD | 2 |" in report and "| AdaFace, pretrain None | 2 |" in report
+    assert "ArcFace, rfw/dark: QD " in report and "vs Rand: not run" in report
+    summary = json.loads((workdir / "outputs/recognition-report/summary.json").read_text())
+    assert len(summary["pretraining_verdicts"]) == 8  # 2 losses x 2 keys x (rand, none)
     for figure in ("group_accuracy.png", "roc.png"):
         assert (workdir / "outputs/recognition-report/figures" / figure).stat().st_size > 1000
 
     mlflow.set_tracking_uri(f"sqlite:///{workdir / 'mlflow.db'}")
     runs = mlflow.search_runs(experiment_names=["fp"], output_format="list")
-    names = sorted(r.info.run_name for r in runs)
-    assert names.count("recognition-data") == 1 and "recognition-pretrain@none" in names
-    assert {"recognition-train@arcface-0", "recognition-eval@adaface-1", "recognition-report"} <= set(names)
+    names = [r.info.run_name for r in runs]
+    assert {
+        "recognition-pretrain@qd",
+        "recognition-train@qd-arcface-0",
+        "recognition-eval@none-adaface-1",
+    } <= set(names)
     assert all(r.info.status == "FINISHED" for r in runs)
-    train_run = next(r for r in runs if r.info.run_name == "recognition-train@arcface-0")
-    assert "train/loss" in train_run.data.metrics and train_run.data.tags["fp.pretrain"] == "none"
+    train_run = next(r for r in runs if r.info.run_name == "recognition-train@qd-arcface-0")
+    assert "train/loss" in train_run.data.metrics and train_run.data.tags["fp.pretrain"] == "qd"
 
 
 @pytest.mark.slow
-def test_pretraining_hands_over_the_backbone_only(workdir: Path) -> None:
-    from safetensors.torch import load_file
+def test_training_resumes_from_its_checkpoint(workdir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """With the run's checkpoints kept (as after a crash), a rerun resumes under the source's own
+    checkpoint directory and ends with the same backbone."""
+    import mlflow
 
-    params = Path("params.yaml")
-    stages.data_stage(params_path=params, progress=False)
-    stages.pretrain_stage(params_path=params, source="folder", progress=False)
-    backbone = workdir / "outputs/recognition/pretrain/folder/model"
-    assert json.loads((backbone.parent / "manifest.json").read_text())["backbone"] == "model"
-    stages.train_stage(params_path=params, loss="adaface", trial=0, pretrain="folder", progress=False)
-    info = json.loads((workdir / "outputs/recognition/runs/adaface-0/train.json").read_text())
-    assert info["pretrain"] == "folder"
-    config = json.loads((workdir / "outputs/recognition/runs/adaface-0/model/train_config.json").read_text())
-    assert config["init_backbone"] == "outputs/recognition/pretrain/folder/model"
-    head = load_file(str(workdir / "outputs/recognition/runs/adaface-0/model/head.safetensors"))
-    assert head["classifier.weight"].shape == (6, 8)
-    with pytest.raises(ValueError, match="unknown pretraining source"):
-        stages.pretrain_stage(params_path=params, source="nowhere", progress=False)
+    params = _tiny_params()
+    params["recognition"]["data"]["train"] = str(_image_folder(workdir / "train", 3, 4))
+    (workdir / "params.yaml").write_text(yaml.safe_dump(params))
+    stages.pretrain_stage(params_path=Path("params.yaml"), source="none", progress=False)
+    monkeypatch.setattr(stages.shutil, "rmtree", lambda *args, **kwargs: None)
+    weights = workdir / run_dir("none", "arcface", 0) / "model/backbone.safetensors"
+    stages.train_stage(
+        params_path=Path("params.yaml"), source="none", loss="arcface", trial=0, progress=False
+    )
+    assert (workdir / checkpoint_dir(run_name("none", "arcface", 0))).is_dir()
+    first = _parameters(weights)
+    stages.train_stage(
+        params_path=Path("params.yaml"), source="none", loss="arcface", trial=0, progress=False
+    )
+    assert all(torch.equal(v, first[k]) for k, v in _parameters(weights).items())
+    mlflow.set_tracking_uri(f"sqlite:///{workdir / 'mlflow.db'}")
+    runs = mlflow.search_runs(experiment_names=["fp"], output_format="list")
+    assert any(
+        "fp.resumed_from_epoch" in r.data.tags
+        for r in runs
+        if r.info.run_name.startswith("recognition-train")
+    )

@@ -8,18 +8,18 @@
   The verdict on the dark share (largest sets) is "higher" / "lower" only beyond 2 s.e. of the difference.
 * Fig. 4: samples of the largest Rand and QD sets, and density maps of their measures on the planes
   (skin, gender) and (hair, age).
-* Recognition (Tables 2-4 with pretraining none / rand / qd): :func:`pretraining_verdicts` compares the dark
-  group's RFW accuracy and the disparate impact of QD pretraining against rand and against none, per loss,
-  beyond 2 s.e. over trials; the report includes them when ``qdgs.faces.report.recognition`` maps each source
-  to its ``recognition-report/summary.json``-style metrics (see the docstring there); otherwise it says which
-  are missing.
+* Recognition (Tables 2-4 with pretraining none / rand / qd, in ``outputs/recognition-report``): the verdicts
+  of :func:`fp_pipeline.stages.recognition_report.pretraining_verdicts` (QD vs rand and vs none, per loss, on
+  the dark group's RFW accuracy and the disparate impact, beyond 2 s.e. over trials), read from
+  ``qdgs.faces.report.recognition``: the recognition runs directory (default ``outputs/recognition/runs``,
+  ``<source>/<loss>-<trial>/eval/metrics.json``); the report says which sources are missing.
 """
 
 from __future__ import annotations
 
 import json
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -39,7 +39,7 @@ from fp_pipeline.stages.qdgs_faces_common import (
     labelled_faces,
     read_solutions,
 )
-from fp_pipeline.stages.recognition_report import MeanSE, difference_verdict, mean_se
+from fp_pipeline.stages.recognition_report import MeanSE, difference_verdict, pretraining_verdicts, read_runs
 from fp_pipeline.tracking import save_figure, stage_run
 
 __all__ = [
@@ -47,7 +47,8 @@ __all__ = [
     "figure_samples_and_density",
     "proportion",
     "proportion_verdict",
-    "pretraining_verdicts",
+    "recognition_lines",
+    "recognition_runs",
     "report_stage",
     "table1_rows",
 ]
@@ -91,38 +92,6 @@ def table1_rows(predicted: Mapping[str, Any], sets: Mapping[str, int]) -> dict[s
                 attr: proportion(labels[:, j]) for j, attr in enumerate(MEASURE_NAMES)
             }
     return rows
-
-
-def pretraining_verdicts(
-    metrics: Mapping[str, Mapping[str, Sequence[Mapping[str, float]]]],
-    *,
-    dark: str = "dark",
-    keys: Sequence[str] = ("rfw/{dark}", "rfw/disparate_impact"),
-) -> list[str]:
-    """Per loss, whether QD pretraining raised the dark group's accuracy and the disparate impact over rand
-    and over none beyond 2 s.e. over trials. ``metrics[source][loss]`` is the list of per-trial eval metrics
-    (``recognition-eval``'s ``metrics.json``); a comparison whose source is missing is reported as such."""
-    lines = []
-    losses = sorted({loss for per_loss in metrics.values() for loss in per_loss})
-    for loss in losses:
-        for key in (k.format(dark=dark) for k in keys):
-            qd = metrics.get("qd", {}).get(loss)
-            if not qd:
-                lines.append(f"- {loss}, {key}: no QD-pretrained trials")
-                continue
-            qd_stat = mean_se([m.get(key, math.nan) for m in qd])
-            for other in ("rand", "none"):
-                rows = metrics.get(other, {}).get(loss)
-                if not rows:
-                    lines.append(f"- {loss}, {key}: QD vs {other}: no {other}-pretrained trials")
-                    continue
-                stat = mean_se([m.get(key, math.nan) for m in rows])
-                diff, se, verdict = difference_verdict(qd_stat, stat, "QD", other)
-                lines.append(
-                    f"- {loss}, {key}: QD {qd_stat.text()} vs {other} {stat.text()} "
-                    f"(difference {diff * 100:+.2f} ± {se * 100:.2f}): {verdict}"
-                )
-    return lines
 
 
 def figure_samples_and_density(images: Mapping[str, Any], measures: Mapping[str, Any]) -> Any:
@@ -181,14 +150,46 @@ def _table1_markdown(
     return lines
 
 
-def _recognition_metrics(faces: dict[str, Any]) -> dict[str, dict[str, list[dict[str, float]]]]:
-    """``qdgs.faces.report.recognition``: source -> directory of ``<loss>-<trial>/eval/metrics.json`` runs."""
+#: default of ``qdgs.faces.report.recognition``: where ``recognition-eval@<source>-<loss>-<trial>`` write
+RECOGNITION_RUNS = Path("outputs/recognition/runs")
+#: the recognition report that renders Tables 2-4 (``recognition-report``)
+RECOGNITION_REPORT = Path("outputs/recognition-report/report.md")
+
+
+def recognition_runs(setting: Any) -> dict[str, dict[str, list[dict[str, float]]]]:
+    """``runs[source][loss]`` (trials' eval metrics) from ``qdgs.faces.report.recognition``: a runs directory
+    (``<source>/<loss>-<trial>/eval/metrics.json``, default :data:`RECOGNITION_RUNS`), or a mapping
+    ``source -> directory of <loss>-<trial>/eval/metrics.json``; what is not there is left out."""
+    if setting is None or setting == {}:
+        setting = RECOGNITION_RUNS
+    if isinstance(setting, str | Path):
+        return read_runs(Path(setting))[0] if Path(setting).is_dir() else {}
+    if not isinstance(setting, Mapping):
+        raise ValueError(f"qdgs.faces.report.recognition: expected a directory or a mapping, got {setting!r}")
     out: dict[str, dict[str, list[dict[str, float]]]] = {}
-    for source, directory in ((faces.get("report") or {}).get("recognition") or {}).items():
+    for source, directory in setting.items():
         for path in sorted(Path(directory).glob("*/eval/metrics.json")):
             loss = path.parent.parent.name.rsplit("-", 1)[0]
             out.setdefault(str(source), {}).setdefault(loss, []).append(json.loads(path.read_text()))
     return out
+
+
+def recognition_lines(runs: Mapping[str, Mapping[str, Any]]) -> list[str]:
+    """The report's recognition section: the pretraining verdicts of ``runs`` and where Tables 2-4 are."""
+    verdicts = pretraining_verdicts(runs)
+    if not verdicts:
+        return [
+            "- not run: `dvc repro recognition-eval` (sources recognition.pretrain.run = none, rand, qd) writes "
+            "the runs qdgs.faces.report.recognition points to"
+        ]
+    missing = sorted({"none", "rand", "qd"} - set(runs))
+    note = [f"- sources not run: {', '.join(missing)}"] if missing else []
+    return [
+        f"Tables 2-4 (mean ± s.e. over trials) are in {RECOGNITION_REPORT} (`fp recognition report`).",
+        "",
+        *note,
+        *(f"- {v.text}" for v in verdicts),
+    ]
 
 
 def report_stage(*, params_path: Path) -> Path:
@@ -214,7 +215,7 @@ def report_stage(*, params_path: Path) -> Path:
     truth = {a: proportion(train[a][train[a] >= 0].numpy()) for a in MEASURE_NAMES}
     largest = max(common, key=lambda k: common[k])
     dark = proportion_verdict(rows[f"QD{largest}"]["skin"], rows[f"Rand{largest}"]["skin"])
-    recognition = _recognition_metrics(faces)
+    recognition = recognition_runs((faces.get("report") or {}).get("recognition"))
     auto = json.loads((SOLUTIONS_DIR / "qd.json").read_text(encoding="utf-8")).get("auto_ranges", False)
     lines = [
         "# QDGS on faces",
@@ -237,20 +238,14 @@ def report_stage(*, params_path: Path) -> Path:
         "",
         "## Recognition pretraining (Tables 2-4): QD vs rand and vs none",
         "",
-        *(
-            pretraining_verdicts(recognition)
-            or [
-                "- not run: train and evaluate with each recognition.pretrain.use in (none, rand, qd), keep each "
-                "outputs/recognition/runs, and map the sources to those directories in "
-                "qdgs.faces.report.recognition"
-            ]
-        ),
+        *recognition_lines(recognition),
     ]
     summary = {
         "table1": {name: {a: s.mean for a, s in row.items()} for name, row in rows.items()},
         "ground_truth": {a: s.mean for a, s in truth.items()},
         "dark_share_verdict": dark,
         "coverage": {m: runs[m]["coverage"] for m in METHODS},
+        "recognition_verdicts": [v.text for v in pretraining_verdicts(recognition)],
     }
     REPORT_DIR.mkdir(parents=True, exist_ok=True)
     with stage_run("qdgs-faces-report", params={"qdgs.faces.sets": faces.get("sets")}) as run:

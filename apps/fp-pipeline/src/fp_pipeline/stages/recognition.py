@@ -3,10 +3,12 @@
 * ``recognition-data``: render the synthetic training and test sets (``recognition.synth``);
 * ``recognition-pretrain@<source>``: train on a source set P (``recognition.pretrain.sources``) or, for
   ``none``, write a manifest saying there is no pretraining;
-* ``recognition-train@<loss>-<trial>``: train on ``recognition.data.train`` with the loss, seed = trial,
-  starting from the backbone of the pretraining source ``--pretrain`` (head always fresh);
-* ``recognition-eval@<loss>-<trial>``: ``.bin`` accuracies, RFW per group and fairness, ROC data;
-* ``recognition-report``: Tables 2-4 (mean ± s.e. over trials), verdicts, figures.
+* ``recognition-train@<source>-<loss>-<trial>``: train on ``recognition.data.train`` with the loss,
+  seed = trial, starting from the backbone of pretraining source ``--source`` (``none``: a fresh backbone;
+  the head is always fresh); the matrix is ``recognition.pretrain.run`` x losses x trials;
+* ``recognition-eval@<source>-<loss>-<trial>``: ``.bin`` accuracies, RFW per group and fairness, ROC data;
+* ``recognition-report``: Tables 2-4 in QDGS's layout (mean ± s.e. over trials), the pretraining verdicts
+  (QD vs rand and vs none on the dark group and the disparate impact), figures.
 
 Every stage is one MLflow run (``stage_run``). Paths: :mod:`fp_pipeline.stages.recognition_common`.
 """
@@ -25,11 +27,14 @@ from fp_pipeline.config import DEFAULT_PARAMS_PATH, ParamsError, load_params, se
 from fp_pipeline.stages.recognition_common import (
     DATA_DIR,
     REPORT_DIR,
+    RUNS_DIR,
     checkpoint_dir,
     open_training_set,
     pretrain_dir,
     pretrain_settings,
     run_dir,
+    run_name,
+    run_sources,
     torch_threads,
     train_settings,
     trials,
@@ -39,7 +44,6 @@ from fp_pipeline.tracking import save_figure, stage_run
 __all__ = ["data_stage", "eval_stage", "pretrain_stage", "recognition_app", "report_stage", "train_stage"]
 
 NO_PRETRAINING = "none"
-_LOSS_TITLES = {"arcface": "ArcFace", "adaface": "AdaFace", "cosface": "CosFace"}
 
 
 def data_stage(*, params_path: Path, out_dir: Path | None = None, progress: bool = True) -> Path:
@@ -90,6 +94,11 @@ def pretrain_stage(*, params_path: Path, source: str, progress: bool = True) -> 
             _write_manifest(out / "manifest.json", {"source": source, "path": None, "backbone": None})
         typer.echo(f"recognition-pretrain@{source}: no pretraining")
         return out
+    if not Path(path).exists():
+        raise ParamsError(
+            f"pretraining set {path} of source {source!r} not found: run `dvc repro qdgs-faces-export@{source}` "
+            f"for the QDGS sets, or point recognition.pretrain.sources.{source} at an image folder or .rec directory"
+        )
     config = RecognitionTrainConfig.from_dict(pretrain_settings(params))
     dataset = open_training_set(Path(path))
     checkpoints = checkpoint_dir(f"pretrain-{source}")
@@ -113,6 +122,7 @@ def pretrain_stage(*, params_path: Path, source: str, progress: bool = True) -> 
 
 
 def _pretrained_backbone(source: str) -> Path | None:
+    """The backbone directory ``recognition-pretrain@<source>`` wrote, or None for a source without one."""
     import json
 
     manifest = pretrain_dir(source) / "manifest.json"
@@ -122,32 +132,55 @@ def _pretrained_backbone(source: str) -> Path | None:
     return None if backbone is None else pretrain_dir(source) / backbone
 
 
+def _check_source(params: dict[str, Any], source: str) -> None:
+    known = section(params, "recognition.pretrain.sources")
+    if source not in known:
+        raise ParamsError(
+            f"unknown pretraining source {source!r}; recognition.pretrain.sources: {list(known)}"
+        )
+
+
 def train_stage(
-    *, params_path: Path, loss: str, trial: int, pretrain: str | None = None, progress: bool = True
+    *, params_path: Path, source: str = NO_PRETRAINING, loss: str, trial: int, progress: bool = True
 ) -> Path:
-    """Train run ``<loss>-<trial>`` from the pretraining source's backbone; returns the model directory."""
+    """Train run ``<source>-<loss>-<trial>`` from the source's pretrained backbone (``none``: a fresh one)
+    on ``recognition.data.train``; returns the model directory (``runs/<source>/<loss>-<trial>/model``)."""
     from fp_recognition.train import RecognitionTrainConfig, train_recognizer
 
     params = load_params(params_path)
     torch_threads(params)
-    source = pretrain or section(params, "recognition.pretrain.use")
+    _check_source(params, source)
     config = RecognitionTrainConfig.from_dict(train_settings(params, loss, trial))
     init = _pretrained_backbone(source)
     dataset = open_training_set(Path(section(params, "recognition.data.train")))
-    model_dir = run_dir(loss, trial) / "model"
-    checkpoints = checkpoint_dir(f"{loss}-{trial}")
-    name = f"recognition-train@{loss}-{trial}"
-    run_params = {"loss": loss, "trial": trial, "pretrain": source, "train": config.to_dict()}
-    with stage_run(
-        name, params=run_params, tags={"fp.loss": loss, "fp.trial": trial, "fp.pretrain": source}
-    ) as run:
+    model_dir = run_dir(source, loss, trial) / "model"
+    key = run_name(source, loss, trial)
+    checkpoints = checkpoint_dir(key)
+    name = f"recognition-train@{key}"
+    run_params = {
+        "source": source,
+        "loss": loss,
+        "trial": trial,
+        "pretrain": source,
+        "train": config.to_dict(),
+    }
+    tags = {"fp.loss": loss, "fp.trial": trial, "fp.pretrain": source}
+    with stage_run(name, params=run_params, tags=tags) as run:
         result = train_recognizer(
             config, dataset, model_dir, checkpoint_dir=checkpoints, log=run, progress=progress,
             init_backbone=init, tracking_id=run.run_id,
         )  # fmt: skip
         _write_manifest(
             model_dir.parent / "train.json",
-            {"loss": loss, "trial": trial, "pretrain": source, "identities": result.num_classes},
+            {
+                "source": source,
+                "loss": loss,
+                "trial": trial,
+                "pretrain": source,
+                "init_backbone": None if init is None else str(init),
+                "training_set": str(section(params, "recognition.data.train")),
+                "identities": result.num_classes,
+            },
         )
         run.log_reference("backbone", model_dir / "backbone.safetensors")
         if result.resumed_from_epoch is not None:
@@ -157,8 +190,10 @@ def train_stage(
     return model_dir
 
 
-def eval_stage(*, params_path: Path, loss: str, trial: int, progress: bool = True) -> Path:
-    """Evaluate run ``<loss>-<trial>`` on the ``.bin`` sets and RFW; returns ``eval/metrics.json``."""
+def eval_stage(
+    *, params_path: Path, source: str = NO_PRETRAINING, loss: str, trial: int, progress: bool = True
+) -> Path:
+    """Evaluate run ``<source>-<loss>-<trial>`` on the ``.bin`` sets and RFW; returns ``eval/metrics.json``."""
     import json
 
     from fp_pipeline.stages.recognition_eval import evaluate_recogniser
@@ -167,26 +202,31 @@ def eval_stage(*, params_path: Path, loss: str, trial: int, progress: bool = Tru
 
     params = load_params(params_path)
     torch_threads(params)
+    _check_source(params, source)
     data = section(params, "recognition.data")
     settings = section(params, "recognition.eval")
-    model_dir = run_dir(loss, trial) / "model"
+    model_dir = run_dir(source, loss, trial) / "model"
+    if not (model_dir.parent / "train.json").is_file():
+        raise ParamsError(
+            f"{model_dir.parent / 'train.json'} not found: run "
+            f"`fp recognition train --source {source} --loss {loss} --trial {trial}` first"
+        )
     model = load_backbone(model_dir)
-    image_size = int(model.input_size)
     bins = load_bins(Path(data["bins"]), data["bin_sets"])
     rfw = load_rfw(Path(data["rfw"]), tuple(data["rfw_groups"]))
     train_info = json.loads((model_dir.parent / "train.json").read_text(encoding="utf-8"))
     out = model_dir.parent / "eval"
-    name = f"recognition-eval@{loss}-{trial}"
+    name = f"recognition-eval@{run_name(source, loss, trial)}"
     with stage_run(
         name,
-        params={"loss": loss, "trial": trial, "data": data, "eval": settings},
-        tags={"fp.loss": loss, "fp.trial": trial},
+        params={"source": source, "loss": loss, "trial": trial, "data": data, "eval": settings},
+        tags={"fp.loss": loss, "fp.trial": trial, "fp.pretrain": source},
     ) as run:
         metrics, evaluation, roc = evaluate_recogniser(
             model,
             bins,
             rfw,
-            image_size=image_size,
+            image_size=int(model.input_size),
             batch_size=int(settings["batch_size"]),
             flip=bool(settings["flip"]),
             far=float(settings["far"]),
@@ -202,58 +242,49 @@ def eval_stage(*, params_path: Path, loss: str, trial: int, progress: bool = Tru
     return out / "metrics.json"
 
 
-def report_stage(*, params_path: Path, progress: bool = True) -> Path:
-    """Tables 2-4 over every loss and trial, verdicts and figures into ``outputs/recognition-report``."""
-    import json
+def _report_context(params: dict[str, Any], sources: list[str], losses: list[str]) -> dict[str, str]:
+    data = section(params, "recognition.data")
+    settings = train_settings(params, losses[0], trials(params)[0])
+    pretrain = pretrain_settings(params)
+    paths = section(params, "recognition.pretrain.sources")
+    return {
+        "training set": str(data["train"]),
+        "backbone": f"{settings['backbone']} (width {settings.get('width', 64)}), input {settings['input_size']}, "
+        f"embedding {settings['embedding_size']}, {settings['epochs']} epochs",
+        "trials": f"{len(trials(params))} per source and loss (seeds {trials(params)}, the same for every source)",
+        "pretraining": ", ".join(f"{s} ({paths[s] or 'fresh backbone'})" for s in sources)
+        + f"; pretraining recipe: {pretrain['loss']}, {pretrain['epochs']} epochs",
+        ".bin sets": ", ".join(data["bin_sets"]),
+        "RFW groups": ", ".join(data["rfw_groups"]),
+    }
 
+
+def report_stage(*, params_path: Path, progress: bool = True) -> Path:
+    """Tables 2-4 over every source, loss and trial, the pretraining verdicts and figures into
+    ``outputs/recognition-report``."""
     from fp_core.atomic import write_json, write_text
     from fp_pipeline.stages.recognition_plots import plot_group_accuracy, plot_roc
-    from fp_pipeline.stages.recognition_report import report_markdown
+    from fp_pipeline.stages.recognition_report import read_runs, report_markdown, row_label
 
     params = load_params(params_path)
     data = section(params, "recognition.data")
     report = section(params, "recognition.report")
     losses = list(section(params, "recognition.losses"))
-    rows: dict[str, list[dict[str, float]]] = {}
-    curves: dict[str, Any] = {}
-    sources: set[str] = set()
-    for loss in losses:
-        for trial in trials(params):
-            eval_dir = run_dir(loss, trial) / "eval"
-            if not (eval_dir / "metrics.json").is_file():
-                raise ParamsError(
-                    f"{eval_dir / 'metrics.json'} not found: run `fp recognition eval --loss {loss} --trial {trial}`"
-                )
-            source = json.loads((eval_dir / "evaluation.json").read_text(encoding="utf-8")).get(
-                "pretrain", "?"
-            )
-            sources.add(source)
-            row = f"{_LOSS_TITLES.get(loss, loss)} (pretrain: {source})"
-            rows.setdefault(row, []).append(
-                json.loads((eval_dir / "metrics.json").read_text(encoding="utf-8"))
-            )
-            if row not in curves:
-                curves[row] = json.loads((eval_dir / "roc.json").read_text(encoding="utf-8"))
-    settings = train_settings(params, losses[0], trials(params)[0])
-    context = {
-        "training set": data["train"],
-        "backbone": f"{settings['backbone']} (width {settings.get('width', 64)}), input {settings['input_size']}, "
-        f"embedding {settings['embedding_size']}, {settings['epochs']} epochs",
-        "trials": f"{len(trials(params))} per loss (seeds {trials(params)})",
-        "pretraining": ", ".join(sorted(sources)),
-        ".bin sets": ", ".join(data["bin_sets"]),
-        "RFW groups": ", ".join(data["rfw_groups"]),
-    }
+    sources = run_sources(params)
+    matrix = [(s, loss, t) for s in sources for loss in losses for t in trials(params)]
+    runs, curves = read_runs(RUNS_DIR, matrix)
     compare = tuple(report["compare"])
     markdown, summary = report_markdown(
-        rows,
+        runs,
         bin_sets=data["bin_sets"],
         groups=data["rfw_groups"],
         compare=(compare[0], compare[1]),
-        context=context,
+        context=_report_context(params, sources, losses),
     )
+    rows = {row_label(s, loss): runs[s][loss] for s in runs for loss in runs[s]}
     with stage_run(
-        "recognition-report", params={"report": report, "losses": losses, "trials": trials(params)}
+        "recognition-report",
+        params={"report": report, "sources": sources, "losses": losses, "trials": trials(params)},
     ) as run:
         write_text(REPORT_DIR / "report.md", markdown + "\n")
         write_json(REPORT_DIR / "summary.json", summary)
@@ -265,6 +296,8 @@ def report_stage(*, params_path: Path, progress: bool = True) -> Path:
         for row, finding in summary["findings"].items():
             key = re.sub(r"[^0-9A-Za-z_\-. /]", "_", row)
             run.set_tags({f"finding.{key}": f"{finding['chance']}; {finding['group_gap_verdict']}"[:5000]})
+        for i, verdict in enumerate(summary["pretraining_verdicts"]):
+            run.set_tags({f"verdict.{i:02d}": verdict["text"][:5000]})
     typer.echo(f"recognition-report: {REPORT_DIR / 'report.md'}")
     return REPORT_DIR / "report.md"
 
@@ -279,6 +312,12 @@ ParamsOption = Annotated[Path, typer.Option("--params", help="params.yaml to rea
 ProgressOption = Annotated[bool, typer.Option("--progress/--no-progress", help="Show progress bars.")]
 LossOption = Annotated[str, typer.Option("--loss", help="A key of recognition.losses (arcface, adaface).")]
 TrialOption = Annotated[int, typer.Option("--trial", help="One of recognition.trials (also the seed).")]
+SourceOption = Annotated[
+    str,
+    typer.Option(
+        "--source", help="Pretraining source: one of recognition.pretrain.sources (none, rand, qd)."
+    ),
+]
 
 
 @recognition_app.command("data")
@@ -291,9 +330,7 @@ def recognition_data(params: ParamsOption = DEFAULT_PARAMS_PATH, progress: Progr
 
 @recognition_app.command("pretrain")
 def recognition_pretrain(
-    source: Annotated[
-        str, typer.Option("--source", help="A key of recognition.pretrain.sources.")
-    ] = NO_PRETRAINING,
+    source: SourceOption = NO_PRETRAINING,
     params: ParamsOption = DEFAULT_PARAMS_PATH,
     progress: ProgressOption = True,
 ) -> None:
@@ -305,22 +342,21 @@ def recognition_pretrain(
 
 @recognition_app.command("train")
 def recognition_train(
+    source: SourceOption = NO_PRETRAINING,
     loss: LossOption = "arcface",
     trial: TrialOption = 0,
-    pretrain: Annotated[
-        str | None, typer.Option("--pretrain", help="Pretraining source; default recognition.pretrain.use.")
-    ] = None,
     params: ParamsOption = DEFAULT_PARAMS_PATH,
     progress: ProgressOption = True,
 ) -> None:
-    """Train one recogniser (resumes from its last checkpoint when one exists)."""
+    """Train one recogniser from a source's backbone (resumes from its last checkpoint when one exists)."""
     from fp_pipeline.stages.recognition import train_stage
 
-    train_stage(params_path=params, loss=loss, trial=trial, pretrain=pretrain, progress=progress)
+    train_stage(params_path=params, source=source, loss=loss, trial=trial, progress=progress)
 
 
 @recognition_app.command("eval")
 def recognition_eval(
+    source: SourceOption = NO_PRETRAINING,
     loss: LossOption = "arcface",
     trial: TrialOption = 0,
     params: ParamsOption = DEFAULT_PARAMS_PATH,
@@ -329,7 +365,7 @@ def recognition_eval(
     """Evaluate one recogniser: .bin accuracies, RFW per group, disparate impact, ROC."""
     from fp_pipeline.stages.recognition import eval_stage
 
-    eval_stage(params_path=params, loss=loss, trial=trial, progress=progress)
+    eval_stage(params_path=params, source=source, loss=loss, trial=trial, progress=progress)
 
 
 @recognition_app.command("report")

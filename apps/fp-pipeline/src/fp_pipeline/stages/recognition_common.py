@@ -4,13 +4,16 @@ Layout (all under ``outputs/``)::
 
     recognition/data/                      the synthetic sets (recognition-data)
     recognition/pretrain/<source>/         manifest.json (+ model/ unless the source is `none`)
-    recognition/runs/<loss>-<trial>/model/ backbone.safetensors, backbone.json, head, history
-    recognition/runs/<loss>-<trial>/eval/  metrics.json (DVC metrics), evaluation.json, roc.json
+    recognition/runs/<source>/<loss>-<trial>/model/  backbone.safetensors, backbone.json, head, history
+    recognition/runs/<source>/<loss>-<trial>/train.json
+    recognition/runs/<source>/<loss>-<trial>/eval/   metrics.json (DVC metrics), evaluation.json, roc.json
     recognition-report/                    report.md, summary.json, figures/*.png
-    checkpoints/recognition-<loss>-<trial>/, checkpoints/recognition-pretrain-<source>/  (resumable)
+    checkpoints/recognition-<source>-<loss>-<trial>/, checkpoints/recognition-pretrain-<source>/  (resumable)
 
+The run matrix is source x loss x trial: ``recognition.pretrain.run`` (keys of
+``recognition.pretrain.sources``; ``none`` = no pretraining) x ``recognition.losses`` x ``recognition.trials``.
 A run's settings are ``recognition.model`` then ``recognition.train`` then ``recognition.losses.<loss>``
-merged, with ``seed = trial``.
+merged, with ``seed = trial`` (the same seed for every source, so sources are compared on paired seeds).
 """
 
 from __future__ import annotations
@@ -25,11 +28,14 @@ __all__ = [
     "DATA_DIR",
     "OUTPUT_ROOT",
     "REPORT_DIR",
+    "RUNS_DIR",
     "checkpoint_dir",
     "open_training_set",
     "pretrain_dir",
     "pretrain_settings",
     "run_dir",
+    "run_name",
+    "run_sources",
     "torch_threads",
     "train_settings",
     "trials",
@@ -41,9 +47,17 @@ REPORT_DIR = Path("outputs/recognition-report")
 CHECKPOINT_ROOT = Path("outputs/checkpoints")
 
 
-def run_dir(loss: str, trial: int) -> Path:
-    """``outputs/recognition/runs/<loss>-<trial>``."""
-    return OUTPUT_ROOT / "runs" / f"{loss}-{int(trial)}"
+RUNS_DIR = OUTPUT_ROOT / "runs"
+
+
+def run_name(source: str, loss: str, trial: int) -> str:
+    """``<source>-<loss>-<trial>``: the matrix key of ``recognition-train@...`` / ``recognition-eval@...``."""
+    return f"{source}-{loss}-{int(trial)}"
+
+
+def run_dir(source: str, loss: str, trial: int) -> Path:
+    """``outputs/recognition/runs/<source>/<loss>-<trial>``."""
+    return RUNS_DIR / source / f"{loss}-{int(trial)}"
 
 
 def pretrain_dir(source: str) -> Path:
@@ -67,6 +81,27 @@ def trials(params: dict[str, Any]) -> list[int]:
     ):
         raise ParamsError(
             f"recognition.trials must be a non-empty list of distinct ints >= 0, got {values!r}"
+        )
+    return values
+
+
+def run_sources(params: dict[str, Any]) -> list[str]:
+    """``recognition.pretrain.run``: distinct keys of ``recognition.pretrain.sources``, in order."""
+    values = section(params, "recognition.pretrain.run")
+    known = section(params, "recognition.pretrain.sources")
+    if (
+        not isinstance(values, list)
+        or not values
+        or not all(isinstance(v, str) for v in values)
+        or len(set(values)) != len(values)
+    ):
+        raise ParamsError(
+            f"recognition.pretrain.run must be a non-empty list of distinct names, got {values!r}"
+        )
+    unknown = [v for v in values if v not in known]
+    if unknown:
+        raise ParamsError(
+            f"recognition.pretrain.run names {unknown}, not in recognition.pretrain.sources {list(known)}"
         )
     return values
 

@@ -16,14 +16,14 @@ if TYPE_CHECKING:
 __all__ = ["plot_group_accuracy", "plot_roc"]
 
 
-def _figure(width: float, height: float, ncols: int = 1) -> tuple[Figure, Any]:
+def _figure(width: float, height: float, ncols: int = 1, nrows: int = 1) -> tuple[Figure, Any]:
     import matplotlib
 
     matplotlib.use("Agg")
     from matplotlib.figure import Figure
 
-    figure = Figure(figsize=(width, height))
-    axes = figure.subplots(1, ncols, squeeze=False)[0]
+    figure = Figure(figsize=(width, height), constrained_layout=nrows > 1)
+    axes = figure.subplots(nrows, ncols, squeeze=False).ravel()
     return figure, axes
 
 
@@ -47,8 +47,13 @@ def plot_group_accuracy(rows: Mapping[str, Sequence[Mapping[str, float]]], group
 
 
 def plot_roc(curves: Mapping[str, Mapping[str, Mapping[str, Sequence[float]]]]) -> Figure:
-    """One panel per row: ``curves[row][name] = {"fpr": [...], "tpr": [...]}`` (sets and groups)."""
-    figure, axes = _figure(4.0 * max(len(curves), 1), 3.6, ncols=max(len(curves), 1))
+    """One panel per row (at most 3 across): ``curves[row][name] = {"fpr": [...], "tpr": [...]}`` (sets and
+    groups)."""
+    ncols = min(max(len(curves), 1), 3)
+    nrows = max(math.ceil(len(curves) / ncols), 1)
+    figure, axes = _figure(4.0 * ncols, 3.6 * nrows, ncols=ncols, nrows=nrows)
+    for ax in axes[len(curves) :]:
+        ax.axis("off")
     for ax, (row, named) in zip(axes, curves.items()):
         for name, curve in named.items():
             ax.plot(curve["fpr"], curve["tpr"], lw=1.2, label=name)
