@@ -4,8 +4,8 @@ For the test split's prompts (and, for a ControlNet, the test pose images) one i
 seed per prompt (``derive_seed(fairhuman.seed, "fairhuman-eval", i)``: the same for the base and every
 variant), then the metrics of :mod:`fp_pipeline.stages.fairhuman_scores`. Speed: in the same process the base
 alone and the module each generate the first ``fairhuman.eval.speed_images`` prompts after one warm-up
-image; the LoRA is fused into the base UNet first (``fuse_lora``), so it runs at the base's speed and adds no
-memory at inference; ``extra_parameters`` / ``extra_megabytes`` are what the module adds to store (fp32).
+image, each image timed on its own and the median kept; the LoRA is fused into the base UNet first
+(``fuse_lora``), so it runs at the base's speed and adds no memory at inference; ``extra_parameters`` / ``extra_megabytes`` are what the module adds to store (fp32).
 Writes ``eval/metrics.json`` (flat floats), ``eval/evaluation.json`` and ``eval/samples.png``
 (pose | generated | real).
 """
@@ -43,6 +43,7 @@ __all__ = [
     "eval_stage",
     "generate_test",
     "load_module",
+    "timed_images",
     "write_evaluation",
 ]
 
@@ -80,10 +81,21 @@ def generate_test(
     )
 
 
-def _timed(fn: Any) -> tuple[Any, float]:
-    start = time.perf_counter()
-    result = fn()
-    return result, time.perf_counter() - start
+def timed_images(
+    base: Any, module: Any, test: dict[str, Any], ecfg: dict[str, Any], seed: int, start: int, stop: int
+) -> tuple[Any, float]:
+    """``(images of prompts start..stop-1, median seconds per image)``: each image timed on its own, and the
+    median taken, so a stall of the (shared) machine during one image does not move the speed."""
+    import statistics
+
+    import torch
+
+    images, seconds = [], []
+    for index in range(start, stop):
+        began = time.perf_counter()
+        images.append(generate_test(base, module, test, ecfg, seed, index, index + 1))
+        seconds.append(time.perf_counter() - began)
+    return torch.cat(images), float(statistics.median(seconds))
 
 
 def load_module(base: Any, config: Any, folder: Path) -> tuple[Any, int]:
@@ -147,18 +159,18 @@ def _speed(
 
     k = max(1, min(int(ecfg["speed_images"]), len(test["prompts"])))
     generate_test(base, None, test, ecfg, seed, 0, 1)  # warm-up
-    _, base_time = _timed(lambda: generate_test(base, None, test, ecfg, seed, 0, k))
+    _, base_time = timed_images(base, None, test, ecfg, seed, 0, k)
     module, extra = load_module(base, config, folder)
     generate_test(base, module, test, ecfg, seed, 0, 1)  # warm-up
-    first, module_time = _timed(lambda: generate_test(base, module, test, ecfg, seed, 0, k))
+    first, module_time = timed_images(base, module, test, ecfg, seed, 0, k)
     rest = (
         [generate_test(base, module, test, ecfg, seed, k, len(test["prompts"]))]
         if k < len(test["prompts"])
         else []
     )
     speed = {
-        "seconds_per_image": module_time / k,
-        "base_seconds_per_image": base_time / k,
+        "seconds_per_image": module_time,
+        "base_seconds_per_image": base_time,
         "speed_ratio": module_time / base_time,
         "extra_parameters": float(extra),
         "extra_megabytes": extra * 4 / 1e6,
@@ -209,8 +221,7 @@ def base_eval(params: dict[str, Any], base: Any, clip: Any, run: Any) -> dict[st
     ecfg, seed = dict(section(params, "fairhuman.eval")), int(section(params, "fairhuman.seed"))
     test = load_test_scenes(base.resolution)
     generate_test(base, None, test, ecfg, seed, 0, 1)  # warm-up, as in the variants' timing
-    generated, seconds = _timed(lambda: generate_test(base, None, test, ecfg, seed, 0, len(test["prompts"])))
-    per_image = seconds / len(test["prompts"])
+    generated, per_image = timed_images(base, None, test, ecfg, seed, 0, len(test["prompts"]))
     with blas_threads(params, "fairhuman"):
         metrics = {
             **score_images(clip, generated, test, bootstrap=int(ecfg["bootstrap"]), seed=seed),
