@@ -18,6 +18,7 @@ from typer.core import TyperGroup
 from fp_pipeline.config import DEFAULT_PARAMS_PATH
 from fp_pipeline.errors import debug_requested, is_user_error, one_line
 from fp_pipeline.stages.controlnet import controlnet_app
+from fp_pipeline.stages.fairhuman import fairhuman_app
 from fp_pipeline.stages.gan import gan_app
 from fp_pipeline.stages.qdgs_shapes import qdgs_app
 from fp_pipeline.stages.recognition import recognition_app
@@ -68,6 +69,7 @@ app.add_typer(recognition_app, name="recognition")
 app.add_typer(qdgs_app, name="qdgs")
 app.add_typer(gan_app, name="gan")
 app.add_typer(controlnet_app, name="controlnet")
+app.add_typer(fairhuman_app, name="fairhuman")
 
 ParamsOption = Annotated[Path, typer.Option("--params", help="params.yaml to read every setting from.")]
 ProgressOption = Annotated[bool, typer.Option("--progress/--no-progress", help="Show progress bars.")]
