@@ -11,9 +11,8 @@ from pathlib import Path
 import pytest
 import torch
 import yaml
-from typer.testing import CliRunner
+from stage_cli import run_fp  # noqa: I001  (test helper on the pytest pythonpath)
 
-from fp_pipeline.cli import app
 from fp_pipeline.stages.controlnet import adherence, snapshots
 from fp_pipeline.stages.controlnet_report import convergence
 from fp_pipeline.stages.gan_common import CLIP_FD_LABEL
@@ -75,19 +74,12 @@ def _tiny_params() -> dict:
 
 
 @pytest.fixture()
-def workdir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    monkeypatch.chdir(tmp_path)
-    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path / 'mlflow.db'}")
-    monkeypatch.setenv("FP_WEIGHTS_DIR", str(tmp_path / "no-weights"))
-    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "no-torch-home"))
-    (tmp_path / "params.yaml").write_text(yaml.safe_dump(_tiny_params()))
-    return tmp_path
+def workdir(stage_workdir: Path) -> Path:
+    (stage_workdir / "params.yaml").write_text(yaml.safe_dump(_tiny_params()))
+    return stage_workdir
 
 
-def _fp(*args: str) -> str:
-    result = CliRunner().invoke(app, [*args, "--no-progress"])
-    assert result.exit_code == 0, f"fp {' '.join(args)} failed:\n{result.output}\n{result.exception!r}"
-    return result.output
+_fp = run_fp
 
 
 @pytest.mark.slow

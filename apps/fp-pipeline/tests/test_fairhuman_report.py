@@ -195,10 +195,8 @@ def _write_fixture(root: Path, names: list[str], seeds: list[int], overrides: di
 
 
 @pytest.fixture
-def workdir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    monkeypatch.chdir(tmp_path)
-    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path / 'mlflow.db'}")
-    return tmp_path
+def workdir(stage_workdir: Path) -> Path:
+    return stage_workdir
 
 
 def test_tables_from_fake_metrics_files(workdir: Path) -> None:

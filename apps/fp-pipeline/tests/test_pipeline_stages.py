@@ -9,9 +9,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from typer.testing import CliRunner
-
-from fp_pipeline.cli import app
+from stage_cli import run_fp  # noqa: I001  (test helper on the pytest pythonpath)
 
 ROOT = Path(__file__).resolve().parents[3]
 
@@ -35,16 +33,12 @@ def _tiny_params() -> dict:
 
 
 @pytest.fixture()
-def workdir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    monkeypatch.chdir(tmp_path)
-    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path / 'mlflow.db'}")
-    (tmp_path / "params.yaml").write_text(yaml.safe_dump(_tiny_params()))
-    return tmp_path
+def workdir(stage_workdir: Path) -> Path:
+    (stage_workdir / "params.yaml").write_text(yaml.safe_dump(_tiny_params()))
+    return stage_workdir
 
 
-def _fp(*args: str) -> None:
-    result = CliRunner().invoke(app, [*args, "--no-progress"])
-    assert result.exit_code == 0, f"fp {' '.join(args)} failed:\n{result.output}\n{result.exception!r}"
+_fp = run_fp
 
 
 def test_every_stage_runs_and_is_tracked(workdir: Path) -> None:

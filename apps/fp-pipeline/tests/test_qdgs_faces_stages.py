@@ -8,11 +8,8 @@ from pathlib import Path
 
 import pytest
 import torch
-import typer
 import yaml
-from typer.testing import CliRunner
-
-from fp_pipeline.stages.qdgs_shapes import qdgs_app
+from stage_cli import run_fp  # noqa: I001  (test helper on the pytest pythonpath)
 
 ROOT = Path(__file__).resolve().parents[3]
 TINY_CLIP = {
@@ -44,18 +41,13 @@ def _params() -> dict:
 
 
 @pytest.fixture()
-def workdir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    monkeypatch.chdir(tmp_path)
-    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path / 'mlflow.db'}")
-    (tmp_path / "params.yaml").write_text(yaml.safe_dump(_params()))
-    return tmp_path
+def workdir(stage_workdir: Path) -> Path:
+    (stage_workdir / "params.yaml").write_text(yaml.safe_dump(_params()))
+    return stage_workdir
 
 
-def _fp(*args: str) -> None:
-    app = typer.Typer()
-    app.add_typer(qdgs_app, name="qdgs")
-    result = CliRunner().invoke(app, ["qdgs", *args])
-    assert result.exit_code == 0, f"fp qdgs {' '.join(args)} failed:\n{result.output}\n{result.exception!r}"
+def _fp(*args: str) -> str:
+    return run_fp("qdgs", *args, no_progress=False)  # the commands take --no-progress where they have it
 
 
 def _tiny_models(root: Path) -> None:
@@ -115,12 +107,7 @@ def test_every_faces_stage_runs_on_tiny_synthetic_data(workdir: Path) -> None:
     synth = dict(yaml.safe_load((ROOT / "params.yaml").read_text())["synth"])
     synth.update(num_identities=24, image_size=64, supersample=1)
     render_dataset(SynthConfig.from_dict(synth), workdir / "data", progress=False)
-    app = typer.Typer()
-    from fp_pipeline.stages.gan import gan_app
-
-    app.add_typer(gan_app, name="gan")
-    result = CliRunner().invoke(app, ["gan", "clip-faces", "--no-progress"])
-    assert result.exit_code == 0, result.output
+    run_fp("gan", "clip-faces")
     _fp("faces-generator", "--no-progress")
     _fp("faces-attributes", "--no-progress")
     accuracy = json.loads((workdir / "outputs/qdgs-faces-attributes/accuracy.json").read_text())

@@ -8,13 +8,12 @@ import json
 from pathlib import Path
 
 import pytest
-import typer
 import yaml
-from typer.testing import CliRunner
+from stage_cli import run_fp  # noqa: I001  (test helper on the pytest pythonpath)
 
 from fp_pipeline.config import ParamsError
 from fp_pipeline.stages.qdgs_common import bias_name, biases
-from fp_pipeline.stages.qdgs_shapes import qdgs_app, total_evaluations
+from fp_pipeline.stages.qdgs_shapes import total_evaluations
 
 ROOT = Path(__file__).resolve().parents[3]
 BIASES = [0.9, 0.8]
@@ -47,18 +46,13 @@ def _tiny_params() -> dict:
 
 
 @pytest.fixture()
-def workdir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    monkeypatch.chdir(tmp_path)
-    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path / 'mlflow.db'}")
-    (tmp_path / "params.yaml").write_text(yaml.safe_dump(_tiny_params()))
-    return tmp_path
+def workdir(stage_workdir: Path) -> Path:
+    (stage_workdir / "params.yaml").write_text(yaml.safe_dump(_tiny_params()))
+    return stage_workdir
 
 
-def _fp(*args: str) -> None:
-    app = typer.Typer()
-    app.add_typer(qdgs_app, name="qdgs")
-    result = CliRunner().invoke(app, ["qdgs", *args])
-    assert result.exit_code == 0, f"fp qdgs {' '.join(args)} failed:\n{result.output}\n{result.exception!r}"
+def _fp(*args: str) -> str:
+    return run_fp("qdgs", *args, no_progress=False)  # the commands take --no-progress where they have it
 
 
 @pytest.mark.slow

@@ -11,14 +11,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-import typer
 import yaml
 from PIL import Image
-from typer.testing import CliRunner
+from stage_cli import run_fp  # noqa: I001  (test helper on the pytest pythonpath)
 
 from fp_pipeline.config import ParamsError
 from fp_pipeline.stages import recognition as stages
-from fp_pipeline.stages.recognition import recognition_app
 from fp_pipeline.stages.recognition_common import checkpoint_dir, run_dir, run_name, run_sources
 
 ROOT = Path(__file__).resolve().parents[3]
@@ -51,20 +49,13 @@ def _tiny_params() -> dict:
 
 
 @pytest.fixture()
-def workdir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    monkeypatch.chdir(tmp_path)
-    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path / 'mlflow.db'}")
-    (tmp_path / "params.yaml").write_text(yaml.safe_dump(_tiny_params()))
-    return tmp_path
+def workdir(stage_workdir: Path) -> Path:
+    (stage_workdir / "params.yaml").write_text(yaml.safe_dump(_tiny_params()))
+    return stage_workdir
 
 
-def _fp(*args: str) -> None:
-    app = typer.Typer()
-    app.add_typer(recognition_app, name="recognition")
-    result = CliRunner().invoke(app, ["recognition", *args, "--no-progress"])
-    assert result.exit_code == 0, (
-        f"fp recognition {' '.join(args)} failed:\n{result.output}\n{result.exception!r}"
-    )
+def _fp(*args: str) -> str:
+    return run_fp("recognition", *args)
 
 
 def _image_folder(root: Path, identities: int, images: int, size: int = 16) -> Path:
