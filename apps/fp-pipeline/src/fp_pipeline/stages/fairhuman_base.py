@@ -29,12 +29,12 @@ from fp_pipeline.stages.fairhuman_common import (
     BASE_EVAL_DIR,
     CLIP_DIR,
     clip_model,
-    grid_figure,
     load_fairhuman_base,
     split_dir,
     uses_default_base,
 )
 from fp_pipeline.stages.gan_common import checkpoint_dir, torch_threads
+from fp_pipeline.stages.generative_eval import grid_figure
 from fp_pipeline.tracking import stage_run
 
 __all__ = ["base_config", "base_stage", "train_scenes"]

@@ -18,8 +18,6 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 from fp_pipeline.config import ParamsError, section
 
 __all__ = [
@@ -36,7 +34,6 @@ __all__ = [
     "clip_model",
     "eval_dir",
     "fairhuman_seeds",
-    "grid_figure",
     "load_fairhuman_base",
     "model_dir",
     "run_dir",
@@ -205,16 +202,3 @@ def _image_side(path: Path) -> int:
 
 def _scaled(box: Any, factor: float) -> list[float]:
     return [float(v) * factor for v in box]
-
-
-def grid_figure(grid: np.ndarray, title: str) -> Any:
-    """A matplotlib Figure showing ``grid`` (uint8 ``[H, W, 3]``) with a small title."""
-    from matplotlib.figure import Figure
-
-    height, width = grid.shape[:2]
-    fig = Figure(figsize=(max(3.0, width / 40), max(1.5, height / 40 + 0.3)), constrained_layout=True)
-    ax = fig.subplots()
-    ax.imshow(grid)
-    ax.axis("off")
-    ax.set_title(title, fontsize=8)
-    return fig

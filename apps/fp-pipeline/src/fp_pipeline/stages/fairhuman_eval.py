@@ -24,7 +24,6 @@ from fp_pipeline.stages.fairhuman_common import (
     BASE_EVAL_DIR,
     clip_model,
     eval_dir,
-    grid_figure,
     load_fairhuman_base,
     load_test_scenes,
     model_dir,
@@ -33,7 +32,7 @@ from fp_pipeline.stages.fairhuman_common import (
 )
 from fp_pipeline.stages.fairhuman_scores import features_label, real_vs_real, score_images, unavailable
 from fp_pipeline.stages.gan_common import torch_threads
-from fp_pipeline.stages.generative_eval import blas_threads
+from fp_pipeline.stages.generative_eval import blas_threads, grid_figure
 from fp_pipeline.tracking import save_figure, stage_run
 
 __all__ = [

@@ -22,7 +22,6 @@ import typer
 from fp_pipeline.config import load_params, section
 from fp_pipeline.stages.fairhuman_common import (
     base_model,
-    grid_figure,
     load_fairhuman_base,
     model_dir,
     run_dir,
@@ -30,6 +29,7 @@ from fp_pipeline.stages.fairhuman_common import (
     train_config,
 )
 from fp_pipeline.stages.gan_common import checkpoint_dir, torch_threads
+from fp_pipeline.stages.generative_eval import grid_figure
 from fp_pipeline.tracking import stage_run
 
 __all__ = ["last_epoch_means", "train_checkpoint_dir", "train_stage"]
