@@ -160,14 +160,14 @@ def _variants_params(names: list[str]) -> dict[str, Any]:
 
 
 def _write_fixture(root: Path, names: list[str], seeds: list[int], overrides: dict[str, Any]) -> Path:
-    """params.yaml plus ``outputs/fairhuman/runs/<v>/seed-<s>/eval/{metrics,evaluation}.json`` and the base."""
+    """params.yaml plus ``outputs/fairhuman/runs/<v>/eval/seed-<s>/{metrics,evaluation}.json`` and the base."""
     params = {"fairhuman": {"seeds": seeds, "run": names, "variants": _variants_params(names)}}
     (root / "params.yaml").write_text(yaml.safe_dump(params), encoding="utf-8")
     for name in names:
         module, weighting = name.split("-")[:2]
         rank = int(name.split("-r")[1]) if "-r" in name else (8 if module == "lora" else None)
         for i, seed in enumerate(seeds):
-            folder = root / "outputs/fairhuman/runs" / name / f"seed-{seed}" / "eval"
+            folder = root / "outputs/fairhuman/runs" / name / "eval" / f"seed-{seed}"
             folder.mkdir(parents=True)
             values = overrides.get(name, {})
             metrics = _metrics(**{k: (v[i] if isinstance(v, list) else v) for k, v in values.items()})
@@ -268,12 +268,12 @@ def test_table3_appears_with_two_lora_ranks(workdir: Path) -> None:
 
 def test_a_missing_run_file_names_it_and_the_command(workdir: Path) -> None:
     params_path = _write_fixture(workdir, ["lora-ls", "lora-mpd"], [0, 1], {})
-    missing = Path("outputs/fairhuman/runs/lora-mpd/seed-1/eval/metrics.json")
+    missing = Path("outputs/fairhuman/runs/lora-mpd/eval/seed-1/metrics.json")
     missing.unlink()
-    with pytest.raises(ParamsError, match=r"lora-mpd/seed-1/eval/metrics\.json is missing") as info:
+    with pytest.raises(ParamsError, match=r"lora-mpd/eval/seed-1/metrics\.json is missing") as info:
         load_variants(load_params(params_path))
     assert "`fp fairhuman eval --variant lora-mpd --seed 1`" in str(info.value)
-    Path("outputs/fairhuman/runs/lora-ls/seed-0/eval/metrics.json").write_text('{"clip_score": 1}')
+    Path("outputs/fairhuman/runs/lora-ls/eval/seed-0/metrics.json").write_text('{"clip_score": 1}')
     with pytest.raises(ParamsError, match="lacks"):
         load_variants(load_params(params_path))
 

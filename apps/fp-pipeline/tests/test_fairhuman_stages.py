@@ -66,6 +66,7 @@ def _tiny_params() -> dict:
         epochs=2, batch_size=4, max_steps_per_epoch=2, lora_rank=2, validation_count=2, validation_steps=2
     )
     fh["run"] = ["lora-mpd", "controlnet-ls"]
+    fh["seeds"] = [0, 1]
     fh["sample_every"] = 2
     fh["eval"].update(steps=2, bootstrap=5, speed_images=2, grid_images=2)
     return params
@@ -108,14 +109,21 @@ def test_every_fairhuman_stage_runs_writes_the_schema_and_is_tracked(
     assert (prepared / "outputs/fairhuman/clip/manifest.json").is_file()
     base = json.loads((prepared / "outputs/fairhuman/base-eval/metrics.json").read_text())
     assert set(base) == set(METRIC_KEYS) and base["speed_ratio"] == 1.0 and base["extra_parameters"] == 0.0
-    for variant in ("lora-mpd", "controlnet-ls"):
-        _fp("fairhuman", "train", "--variant", variant, "--seed", "0")
-        run = prepared / f"outputs/fairhuman/runs/{variant}/seed-0"
-        assert (run / "model/final").is_dir() and not (
-            prepared / f"outputs/checkpoints/fairhuman-{variant}-seed-0"
-        ).exists()
-        _fp("fairhuman", "eval", "--variant", variant, "--seed", "0")
-        metrics = json.loads((run / "eval/metrics.json").read_text())
+    # lora-mpd as dvc.yaml calls it (every seed in one process), controlnet-ls one seed by --seed
+    for variant, seed_args in (("lora-mpd", ()), ("controlnet-ls", ("--seed", "0"))):
+        _fp("fairhuman", "train", "--variant", variant, *seed_args)
+        trained = prepared / f"outputs/fairhuman/runs/{variant}/train"
+        assert sorted(p.name for p in trained.iterdir()) == (
+            ["seed-0", "seed-1"] if not seed_args else ["seed-0"]
+        )
+        assert (trained / "seed-0/model/final").is_dir() and (trained / "seed-0/train.json").is_file()
+        assert not (prepared / f"outputs/checkpoints/fairhuman-{variant}-seed-0").exists()
+        _fp("fairhuman", "eval", "--variant", variant, *seed_args)
+        gathered = json.loads((prepared / f"outputs/fairhuman/runs/{variant}/metrics.json").read_text())
+        assert sorted(gathered) == (["seed-0", "seed-1"] if not seed_args else ["seed-0"])
+        evaluated = prepared / f"outputs/fairhuman/runs/{variant}/eval/seed-0"
+        metrics = json.loads((evaluated / "metrics.json").read_text())
+        assert gathered["seed-0"] == metrics
         assert set(metrics) == set(METRIC_KEYS) | set(TRAIN_KEYS)
         assert all(isinstance(v, float) for v in metrics.values())
         assert metrics["speed_ratio"] == pytest.approx(
@@ -123,17 +131,18 @@ def test_every_fairhuman_stage_runs_writes_the_schema_and_is_tracked(
         )
         assert metrics["extra_megabytes"] == pytest.approx(metrics["extra_parameters"] * 4 / 1e6)
         assert metrics["weight_global"] + metrics["weight_face"] + metrics["weight_hand"] > 0
-        evaluation = json.loads((run / "eval/evaluation.json").read_text())
+        evaluation = json.loads((evaluated / "evaluation.json").read_text())
         assert set(evaluation) == EVALUATION_KEYS
         assert set(evaluation["fd_floor"]) == {"global", "face", "hand"}
         assert set(evaluation["unavailable"]) == {"hps_v2", "image_reward", "mediapipe"}
         assert evaluation["unavailable"]["hps_v2"].startswith("unavailable: place HPS_v2_compressed.pt at ")
-        assert evaluation["images"] == 6 and (run / "eval/samples.png").stat().st_size > 1000
-    lora = json.loads((prepared / "outputs/fairhuman/runs/lora-mpd/seed-0/eval/evaluation.json").read_text())
+        samples = prepared / f"outputs/fairhuman/runs/{variant}/samples/seed-0.png"
+        assert evaluation["images"] == 6 and samples.stat().st_size > 1000
+    lora = json.loads((prepared / "outputs/fairhuman/runs/lora-mpd/eval/seed-1/evaluation.json").read_text())
     control = json.loads(
-        (prepared / "outputs/fairhuman/runs/controlnet-ls/seed-0/eval/evaluation.json").read_text()
+        (prepared / "outputs/fairhuman/runs/controlnet-ls/eval/seed-0/evaluation.json").read_text()
     )
-    assert (lora["module"], lora["weighting"], lora["lora_rank"]) == ("lora", "mpd", 2)
+    assert (lora["module"], lora["weighting"], lora["lora_rank"], lora["seed"]) == ("lora", "mpd", 2, 1)
     assert (control["module"], control["lora_rank"]) == ("controlnet", None)
 
     runs = {r.info.run_name: r for r in mlflow.search_runs(experiment_names=["fp"], output_format="list")}
@@ -141,6 +150,8 @@ def test_every_fairhuman_stage_runs_writes_the_schema_and_is_tracked(
         "fairhuman-data",
         "fairhuman-base",
         "fairhuman-train@lora-mpd-0",
+        "fairhuman-train@lora-mpd-1",
+        "fairhuman-eval@lora-mpd-1",
         "fairhuman-eval@controlnet-ls-0",
     } <= set(runs)
     train_run = runs["fairhuman-train@lora-mpd-0"]
@@ -163,7 +174,7 @@ def test_the_train_stage_resumes_to_the_weights_of_an_uninterrupted_run(
     params = yaml.safe_load((prepared / "params.yaml").read_text())
     params["fairhuman"]["sample_every"] = 0
     (prepared / "params-resume.yaml").write_text(yaml.safe_dump(params))
-    weights = Path("outputs/fairhuman/runs/lora-ls/seed-0/model/final/pytorch_lora_weights.safetensors")
+    weights = Path("outputs/fairhuman/runs/lora-ls/train/seed-0/model/final/pytorch_lora_weights.safetensors")
     train_stage(params_path=Path("params-resume.yaml"), variant="lora-ls", seed=0, progress=False)
     reference = load_file(weights)
     shutil.rmtree("outputs/fairhuman/runs/lora-ls")
@@ -186,7 +197,7 @@ def test_the_train_stage_resumes_to_the_weights_of_an_uninterrupted_run(
     assert resumed.keys() == reference.keys()
     for key in reference:
         torch.testing.assert_close(resumed[key], reference[key], rtol=0, atol=0)
-    summary = json.loads(Path("outputs/fairhuman/runs/lora-ls/seed-0/train.json").read_text())
+    summary = json.loads(Path("outputs/fairhuman/runs/lora-ls/train/seed-0/train.json").read_text())
     assert set(summary["last_epoch"]) == set(TRAIN_KEYS)
 
 
@@ -231,6 +242,27 @@ def test_variant_settings_merge_train_then_variant_then_seed() -> None:
     params["fairhuman"]["run"] = ["lora-mpd", "lora-nope"]
     with pytest.raises(ParamsError, match=r"\['lora-nope'\] are not keys"):
         variant_names(params)
+
+
+def test_a_stage_runs_every_seed_or_the_one_asked_for() -> None:
+    from fp_pipeline.stages.fairhuman_common import eval_dir, model_dir, samples_file, stage_seeds, train_dir
+
+    params = _tiny_params()
+    params["fairhuman"]["seeds"] = [2, 0]
+    assert stage_seeds(params, None) == [2, 0] and stage_seeds(params, 0) == [0]
+    with pytest.raises(ParamsError, match=r"seed 1 is not in fairhuman.seeds \[2, 0\]"):
+        stage_seeds(params, 1)
+    runs = Path("outputs/fairhuman/runs/lora-ls")
+    assert model_dir("lora-ls", 2) == train_dir("lora-ls", 2) / "model" == runs / "train/seed-2/model"
+    assert (
+        eval_dir("lora-ls", 2) == runs / "eval/seed-2"
+        and samples_file("lora-ls", 2) == runs / "samples/seed-2.png"
+    )
+    dvc = yaml.safe_load((ROOT / "dvc.yaml").read_text())["stages"]
+    for stage in ("fairhuman-train", "fairhuman-eval"):  # one stage per variant; its outs hold every seed
+        assert dvc[stage]["matrix"] == {"variant": "${fairhuman.run}"} and "--seed" not in dvc[stage]["cmd"]
+    assert dvc["fairhuman-train"]["outs"] == ["outputs/fairhuman/runs/${item.variant}/train"]
+    assert "outputs/fairhuman/runs/${item.variant}/train" in dvc["fairhuman-eval"]["deps"]
 
 
 def test_last_epoch_means_take_the_last_epoch_record() -> None:

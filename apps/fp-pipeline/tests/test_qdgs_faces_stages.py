@@ -64,6 +64,32 @@ def _tiny_models(root: Path) -> None:
     )
 
 
+def _write_reached(root: Path, qd: dict[str, int], rand: dict[str, int]) -> Path:
+    folder = root / "solutions"
+    folder.mkdir(parents=True)
+    for method, sets in (("qd", qd), ("rand", rand)):
+        (folder / f"{method}.json").write_text(json.dumps({"sets": sets}))
+    return folder
+
+
+def test_export_cuts_both_methods_to_the_size_both_reached(tmp_path: Path) -> None:
+    from fp_pipeline.config import ParamsError
+    from fp_pipeline.stages.qdgs_faces_common import common_set_sizes
+    from fp_pipeline.stages.qdgs_faces_export import export_set
+
+    folder = _write_reached(tmp_path, qd={"15": 40, "50": 52}, rand={"15": 40, "50": 120})
+    assert common_set_sizes(folder) == {"15": 40, "50": 52}
+    assert export_set({"set": None, "match_sizes": True}, "rand", folder) == ("50", 52)
+    assert export_set({"set": None, "match_sizes": True}, "qd", folder) == ("50", 52)
+    assert export_set({"set": None, "match_sizes": False}, "rand", folder) == ("50", 120)
+    assert export_set({"set": "15"}, "rand", folder) == ("15", 40)  # match_sizes defaults to true
+    with pytest.raises(ParamsError, match="'90' is not one of the sets"):
+        export_set({"set": "90"}, "qd", folder)
+    (folder / "rand.json").unlink()
+    with pytest.raises(FileNotFoundError, match="rand.json is missing"):
+        export_set({"set": None}, "qd", folder)
+
+
 @pytest.mark.slow  # two MLflow runs and the sampler on tiny models: ~30 s on the shared 2-core box
 def test_a_killed_qd_sampling_run_resumes_from_its_checkpoint(
     workdir: Path, monkeypatch: pytest.MonkeyPatch
@@ -112,14 +138,18 @@ def test_every_faces_stage_runs_on_tiny_synthetic_data(workdir: Path) -> None:
     _fp("faces-attributes", "--no-progress")
     accuracy = json.loads((workdir / "outputs/qdgs-faces-attributes/accuracy.json").read_text())
     assert set(accuracy["attributes"]) == {"skin", "gender", "hair", "age"}
-    for method in ("qd", "rand"):
+    for method in ("qd", "rand"):  # export reads both methods' sizes (match_sizes)
         _fp("faces-sample", "--method", method, "--no-progress")
+    exported = {}
+    for method in ("qd", "rand"):
         _fp("faces-export", "--method", method, "--no-progress")
         folder = read_identity_folder(workdir / f"outputs/qdgs-faces/identities/{method}")
         manifest = folder.manifest
         assert manifest["variants_per_solution"] == 9 and manifest["image_size"] == [16, 16]
         assert manifest["num_images"] == 9 * manifest["num_solutions"]
         assert manifest["provenance"]["directions"]["labels"] == ["yaw", "Smiling"]
+        exported[method] = manifest["num_solutions"]
+    assert exported["qd"] == exported["rand"]  # like for like, whatever the archive reached
     rand = json.loads((workdir / "outputs/qdgs-faces/solutions/rand.json").read_text())
     assert rand["sets"] == {"15": 6, "50": 12}
     _fp("faces-report")

@@ -17,7 +17,7 @@ from stage_cli import run_fp  # noqa: I001  (test helper on the pytest pythonpat
 
 from fp_pipeline.config import ParamsError
 from fp_pipeline.stages import recognition as stages
-from fp_pipeline.stages.recognition_common import checkpoint_dir, run_dir, run_name, run_sources
+from fp_pipeline.stages.recognition_common import checkpoint_dir, pretrain_dir, run_dir, run_name, run_sources
 
 ROOT = Path(__file__).resolve().parents[3]
 
@@ -104,8 +104,21 @@ def test_dvc_matrix_writes_where_the_stages_read() -> None:
     assert [fill(o) for o in outs] == [str(run_dir("qd", "adaface", 1) / n) for n in ("model", "train.json")]
     metrics = fill(next(iter(dvc["recognition-eval"]["metrics"][0])))
     assert metrics == str(run_dir("qd", "adaface", 1) / "eval" / "metrics.json")
-    assert "outputs/recognition/pretrain/${item.source}" in dvc["recognition-train"]["deps"]
-    assert "outputs/qdgs-faces/identities" in dvc["recognition-pretrain"]["deps"]
+    assert fill("outputs/recognition/pretrain/${item.source}/${item.trial}") == str(pretrain_dir("qd", 1))
+    assert "outputs/recognition/pretrain/${item.source}/${item.trial}" in dvc["recognition-train"]["deps"]
+    pretrain = dvc["recognition-pretrain"]
+    assert pretrain["matrix"] == {"source": "${recognition.pretrain.run}", "trial": "${recognition.trials}"}
+    assert fill(pretrain["cmd"]).split()[:7] == [
+        "fp",
+        "recognition",
+        "pretrain",
+        "--source",
+        "qd",
+        "--trial",
+        "1",
+    ]
+    assert [fill(o) for o in pretrain["outs"]] == [str(pretrain_dir("qd", 1))]
+    assert "outputs/qdgs-faces/identities" in pretrain["deps"]
 
 
 def _parameters(path: Path) -> dict[str, torch.Tensor]:
@@ -117,18 +130,32 @@ def _parameters(path: Path) -> dict[str, torch.Tensor]:
 
 def test_the_source_names_its_backbone(workdir: Path) -> None:
     for source, backbone in (("none", None), ("rand", "model")):  # as pretrain_stage writes them
-        (workdir / "outputs/recognition/pretrain" / source).mkdir(parents=True)
-        (workdir / "outputs/recognition/pretrain" / source / "manifest.json").write_text(
-            json.dumps({"source": source, "backbone": backbone})
+        (workdir / pretrain_dir(source, 1)).mkdir(parents=True)
+        (workdir / pretrain_dir(source, 1) / "manifest.json").write_text(
+            json.dumps({"source": source, "backbone": backbone, "identities": 5, "images": 45})
         )
-    assert stages._pretrained_backbone("none") is None
-    assert stages._pretrained_backbone("rand") == Path("outputs/recognition/pretrain/rand/model")
-    with pytest.raises(ParamsError, match="pretrain --source qd"):
-        stages._pretrained_backbone("qd")
+    assert stages._pretrained_backbone("none", 1) is None
+    assert stages._pretrained_backbone("rand", 1) == Path("outputs/recognition/pretrain/rand/1/model")
+    assert stages._pretraining_sizes(["none", "rand", "qd"], 1) == "; sets: rand 5 identities / 45 images"
+    with pytest.raises(ParamsError, match="pretrain --source rand --trial 0"):
+        stages._pretrained_backbone("rand", 0)  # each trial has its own pretraining
+    with pytest.raises(ParamsError, match="pretrain --source qd --trial 1"):
+        stages._pretrained_backbone("qd", 1)
     with pytest.raises(
         ParamsError, match=r"ids/qd of source 'qd' not found: run `dvc repro qdgs-faces-export@qd`"
     ):
-        stages.pretrain_stage(params_path=Path("params.yaml"), source="qd", progress=False)
+        stages.pretrain_stage(params_path=Path("params.yaml"), source="qd", trial=0, progress=False)
+    with pytest.raises(ParamsError, match="trial 7 is not one of recognition.trials"):
+        stages.pretrain_stage(params_path=Path("params.yaml"), source="none", trial=7, progress=False)
+
+
+def test_each_trial_pretrains_with_its_own_seed() -> None:
+    params = _tiny_params()
+    seeds = [stages.pretrain_settings(params, t)["seed"] for t in (0, 1)]
+    assert seeds == [0, 1]
+    assert (
+        stages.pretrain_settings(params, 1)["epochs"] == params["recognition"]["pretrain"]["train"]["epochs"]
+    )
 
 
 @pytest.mark.slow
@@ -143,10 +170,10 @@ def test_train_starts_from_the_sources_backbone(workdir: Path) -> None:
     settings = stages.train_settings(params, "arcface", 0)
     config = RecognitionTrainConfig.from_dict({**settings, "seed": 7})
     rand_backbone, _ = build_models(config, 3)
-    rand_dir = workdir / "outputs/recognition/pretrain/rand"
+    rand_dir = workdir / pretrain_dir("rand", 0)
     save_backbone(rand_backbone, rand_dir / "model", config.backbone_config())
     (rand_dir / "manifest.json").write_text(json.dumps({"source": "rand", "backbone": "model"}))
-    stages.pretrain_stage(params_path=Path("params.yaml"), source="none", progress=False)
+    stages.pretrain_stage(params_path=Path("params.yaml"), source="none", trial=0, progress=False)
 
     for source in ("none", "rand"):
         stages.train_stage(
@@ -163,9 +190,9 @@ def test_train_starts_from_the_sources_backbone(workdir: Path) -> None:
         info = json.loads((run / "train.json").read_text())
         assert info["source"] == source
         assert info["init_backbone"] == (
-            None if source == "none" else "outputs/recognition/pretrain/rand/model"
+            None if source == "none" else "outputs/recognition/pretrain/rand/0/model"
         )
-    with pytest.raises(ParamsError, match="recognition-pretrain|pretrain --source qd"):
+    with pytest.raises(ParamsError, match="pretrain --source qd --trial 0"):
         stages.train_stage(
             params_path=Path("params.yaml"), source="qd", loss="arcface", trial=0, progress=False
         )
@@ -186,19 +213,19 @@ def test_the_chain_per_source_end_to_end(workdir: Path) -> None:
         pixels, np.arange(4), workdir / "ids/qd", measures=np.zeros((4, 2)), provenance={}, image_size=16
     )
     for source in ("none", "qd"):  # the commands exactly as dvc.yaml calls them
-        _fp("pretrain", "--source", source)
+        for trial in ("0", "1"):
+            _fp("pretrain", "--source", source, "--trial", trial)
         for loss in ("arcface", "adaface"):
             for trial in ("0", "1"):
                 _fp("train", "--source", source, "--loss", loss, "--trial", trial)
                 _fp("eval", "--source", source, "--loss", loss, "--trial", trial)
     _fp("report")
 
-    assert (
-        json.loads((workdir / "outputs/recognition/pretrain/qd/manifest.json").read_text())["identities"] == 4
-    )
+    pretrained = json.loads((workdir / pretrain_dir("qd", 1) / "manifest.json").read_text())
+    assert (pretrained["identities"], pretrained["images"], pretrained["seed"]) == (4, 12, 1)
     run = workdir / run_dir("qd", "adaface", 1)
     config = json.loads((run / "model/train_config.json").read_text())
-    assert config["init_backbone"] == "outputs/recognition/pretrain/qd/model"
+    assert config["init_backbone"] == "outputs/recognition/pretrain/qd/1/model"
     metrics = json.loads((run / "eval/metrics.json").read_text())
     assert {"bins/lfw", "bins/mean", "rfw/light", "rfw/dark", "rfw/disparate_impact"} <= set(metrics)
     assert 0 <= metrics["rfw/disparate_impact"] <= 1
@@ -218,7 +245,7 @@ def test_the_chain_per_source_end_to_end(workdir: Path) -> None:
     runs = mlflow.search_runs(experiment_names=["fp"], output_format="list")
     names = [r.info.run_name for r in runs]
     assert {
-        "recognition-pretrain@qd",
+        "recognition-pretrain@qd-1",
         "recognition-train@qd-arcface-0",
         "recognition-eval@none-adaface-1",
     } <= set(names)
@@ -236,7 +263,7 @@ def test_training_resumes_from_its_checkpoint(workdir: Path, monkeypatch: pytest
     params = _tiny_params()
     params["recognition"]["data"]["train"] = str(_image_folder(workdir / "train", 3, 4))
     (workdir / "params.yaml").write_text(yaml.safe_dump(params))
-    stages.pretrain_stage(params_path=Path("params.yaml"), source="none", progress=False)
+    stages.pretrain_stage(params_path=Path("params.yaml"), source="none", trial=0, progress=False)
     monkeypatch.setattr(stages.shutil, "rmtree", lambda *args, **kwargs: None)
     weights = workdir / run_dir("none", "arcface", 0) / "model/backbone.safetensors"
     stages.train_stage(

@@ -23,7 +23,9 @@ fairhuman_app = typer.Typer(
 ParamsOption = Annotated[Path, typer.Option("--params", help="params.yaml to read every setting from.")]
 ProgressOption = Annotated[bool, typer.Option("--progress/--no-progress", help="Show progress bars.")]
 VariantOption = Annotated[str, typer.Option("--variant", help="A key of fairhuman.variants, e.g. lora-mpd.")]
-SeedOption = Annotated[int, typer.Option("--seed", help="A training seed of fairhuman.seeds.")]
+SeedOption = Annotated[
+    int | None, typer.Option("--seed", help="One training seed of fairhuman.seeds (default: every seed).")
+]
 
 
 @fairhuman_app.command("data")
@@ -45,11 +47,11 @@ def fairhuman_base(params: ParamsOption = DEFAULT_PARAMS_PATH, progress: Progres
 @fairhuman_app.command("train")
 def fairhuman_train(
     variant: VariantOption = "lora-mpd",
-    seed: SeedOption = 0,
+    seed: SeedOption = None,
     params: ParamsOption = DEFAULT_PARAMS_PATH,
     progress: ProgressOption = True,
 ) -> None:
-    """Fine-tune the variant (LoRA or ControlNet, its weighting) on the train scenes; resumes."""
+    """Fine-tune the variant (LoRA or ControlNet, its weighting) on the train scenes per seed; resumes."""
     from fp_pipeline.stages.fairhuman_train import train_stage
 
     train_stage(params_path=params, variant=variant, seed=seed, progress=progress)
@@ -58,11 +60,11 @@ def fairhuman_train(
 @fairhuman_app.command("eval")
 def fairhuman_eval(
     variant: VariantOption = "lora-mpd",
-    seed: SeedOption = 0,
+    seed: SeedOption = None,
     params: ParamsOption = DEFAULT_PARAMS_PATH,
     progress: ProgressOption = True,
 ) -> None:
-    """CLIP score, regional FDs, speed and size of the variant's module on the test prompts."""
+    """CLIP score, regional FDs, speed and size of the variant's module on the test prompts, per seed."""
     from fp_pipeline.stages.fairhuman_eval import eval_stage
 
     eval_stage(params_path=params, variant=variant, seed=seed, progress=progress)

@@ -7,7 +7,10 @@ Layout (all under ``outputs/``; the schema in docs/fairhuman.md, "Pipeline stage
     fairhuman/base/                           the small text-to-image base (default only)
     fairhuman/clip/                           the embedded scene CLIP (default only)
     fairhuman/base-eval/                      metrics.json, evaluation.json, samples.png of the base alone
-    fairhuman/runs/<variant>/seed-<s>/        model/final (LoRA or ControlNet), train.json, eval/...
+    fairhuman/runs/<variant>/train/seed-<s>/  model/final (LoRA or ControlNet), train.json (fairhuman-train@<variant>)
+    fairhuman/runs/<variant>/eval/seed-<s>/   metrics.json, evaluation.json (fairhuman-eval@<variant>)
+    fairhuman/runs/<variant>/samples/seed-<s>.png  pose | generated | real (DVC plots)
+    fairhuman/runs/<variant>/metrics.json     every seed's metrics, {"seed-<s>": {...}} (DVC metrics)
     fairhuman-report/                         report.md, summary.json, figures/ (fairhuman_report)
     checkpoints/fairhuman-base-{vae,unet}/, checkpoints/fairhuman-clip/,
     checkpoints/fairhuman-<variant>-seed-<s>/   resumable checkpoints (removed once a stage has finished)
@@ -34,9 +37,13 @@ __all__ = [
     "clip_model",
     "eval_dir",
     "fairhuman_seeds",
+    "samples_file",
+    "stage_seeds",
+    "train_dir",
+    "variant_dir",
+    "variant_metrics_file",
     "load_fairhuman_base",
     "model_dir",
-    "run_dir",
     "split_dir",
     "load_test_scenes",
     "train_config",
@@ -62,19 +69,34 @@ def split_dir(split: str) -> Path:
     return DATA_DIR / split
 
 
-def run_dir(variant: str, seed: int) -> Path:
-    """``outputs/fairhuman/runs/<variant>/seed-<seed>``."""
-    return RUNS_DIR / variant / f"seed-{int(seed)}"
+def variant_dir(variant: str) -> Path:
+    """``outputs/fairhuman/runs/<variant>``: the variant's train and eval stages write under it."""
+    return RUNS_DIR / variant
+
+
+def train_dir(variant: str, seed: int) -> Path:
+    """``runs/<variant>/train/seed-<seed>`` (``model/`` and ``train.json``)."""
+    return variant_dir(variant) / "train" / f"seed-{int(seed)}"
 
 
 def model_dir(variant: str, seed: int) -> Path:
-    """``run_dir/model`` (``final/`` and any ``epoch-<e>/`` snapshots)."""
-    return run_dir(variant, seed) / "model"
+    """``train_dir/model`` (``final/`` and any ``epoch-<e>/`` snapshots)."""
+    return train_dir(variant, seed) / "model"
 
 
 def eval_dir(variant: str, seed: int) -> Path:
-    """``run_dir/eval`` (metrics.json, evaluation.json, samples.png)."""
-    return run_dir(variant, seed) / "eval"
+    """``runs/<variant>/eval/seed-<seed>`` (metrics.json, evaluation.json)."""
+    return variant_dir(variant) / "eval" / f"seed-{int(seed)}"
+
+
+def samples_file(variant: str, seed: int) -> Path:
+    """``runs/<variant>/samples/seed-<seed>.png`` (pose | generated | real)."""
+    return variant_dir(variant) / "samples" / f"seed-{int(seed)}.png"
+
+
+def variant_metrics_file(variant: str) -> Path:
+    """``runs/<variant>/metrics.json``: ``{"seed-<s>": metrics}`` over the seeds (DVC metrics)."""
+    return variant_dir(variant) / "metrics.json"
 
 
 def base_model(params: dict[str, Any]) -> str:
@@ -145,6 +167,17 @@ def fairhuman_seeds(params: dict[str, Any]) -> list[int]:
     ):
         raise ParamsError(f"fairhuman.seeds must be a non-empty list of distinct ints >= 0, got {values!r}")
     return list(values)
+
+
+def stage_seeds(params: dict[str, Any], seed: int | None) -> list[int]:
+    """The seeds one train / eval stage runs: ``[seed]`` (checked against ``fairhuman.seeds``) or, for None,
+    all of ``fairhuman.seeds`` (one stage per variant runs every seed: each process pays ~14 s of imports)."""
+    seeds = fairhuman_seeds(params)
+    if seed is None:
+        return seeds
+    if int(seed) not in seeds:
+        raise ParamsError(f"seed {seed} is not in fairhuman.seeds {seeds}")
+    return [int(seed)]
 
 
 def train_config(params: dict[str, Any], variant: str, seed: int) -> Any:

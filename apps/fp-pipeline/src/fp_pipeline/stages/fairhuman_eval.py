@@ -1,4 +1,5 @@
-"""``fairhuman-eval@<variant>-<seed>`` and the base-alone evaluation ``fairhuman-base`` writes.
+"""``fairhuman-eval@<variant>`` (every seed of ``fairhuman.seeds``, each its own MLflow run
+``fairhuman-eval@<variant>-<seed>``) and the base-alone evaluation ``fairhuman-base`` writes.
 
 For the test split's prompts (and, for a ControlNet, the test pose images) one image per prompt with a fixed
 seed per prompt (``derive_seed(fairhuman.seed, "fairhuman-eval", i)``: the same for the base and every
@@ -6,8 +7,8 @@ variant), then the metrics of :mod:`fp_pipeline.stages.fairhuman_scores`. Speed:
 alone and the module each generate the first ``fairhuman.eval.speed_images`` prompts after one warm-up
 image, each image timed on its own and the median kept; the LoRA is fused into the base UNet first
 (``fuse_lora``), so it runs at the base's speed and adds no memory at inference; ``extra_parameters`` / ``extra_megabytes`` are what the module adds to store (fp32).
-Writes ``eval/metrics.json`` (flat floats), ``eval/evaluation.json`` and ``eval/samples.png``
-(pose | generated | real).
+Writes ``eval/seed-<s>/metrics.json`` (flat floats), ``eval/seed-<s>/evaluation.json``,
+``samples/seed-<s>.png`` (pose | generated | real) and the variant's ``metrics.json`` over its seeds.
 """
 
 from __future__ import annotations
@@ -24,11 +25,15 @@ from fp_pipeline.stages.fairhuman_common import (
     BASE_EVAL_DIR,
     clip_model,
     eval_dir,
+    fairhuman_seeds,
     load_fairhuman_base,
     load_test_scenes,
     model_dir,
-    run_dir,
+    samples_file,
+    stage_seeds,
     train_config,
+    train_dir,
+    variant_metrics_file,
 )
 from fp_pipeline.stages.fairhuman_scores import features_label, real_vs_real, score_images, unavailable
 from fp_pipeline.stages.gan_common import torch_threads
@@ -141,7 +146,7 @@ def write_evaluation(
 
 
 def _train_metrics(variant: str, seed: int) -> dict[str, float]:
-    file = run_dir(variant, seed) / "train.json"
+    file = train_dir(variant, seed) / "train.json"
     if not file.is_file():
         raise FileNotFoundError(
             f"{file} is missing: run `fp fairhuman train --variant {variant} --seed {seed}`"
@@ -177,15 +182,32 @@ def _speed(
     return torch.cat([first, *rest]), speed
 
 
-def eval_stage(*, params_path: Path, variant: str, seed: int, progress: bool = True) -> Path:
-    """Generate for the test prompts with the variant's final module; write metrics, evaluation, samples."""
-    from fp_metrics.clip_models import load_clip
+def eval_stage(*, params_path: Path, variant: str, seed: int | None = None, progress: bool = True) -> Path:
+    """Evaluate the variant's final module of ``seed`` (None: every seed of ``fairhuman.seeds``) on the test
+    prompts; returns the variant's ``metrics.json`` (every evaluated seed's metrics)."""
+    from fp_core.atomic import write_json
 
     params = load_params(params_path)
     torch_threads(params, "fairhuman")
+    seeds = stage_seeds(params, seed)
+    for s in seeds:
+        _eval_seed(params, variant, s)
+    gathered = {}
+    for s in fairhuman_seeds(params):  # every seed evaluated so far (a --seed run keeps the others)
+        file = eval_dir(variant, s) / "metrics.json"
+        if file.is_file():
+            gathered[f"seed-{s}"] = json.loads(file.read_text(encoding="utf-8"))
+    write_json(variant_metrics_file(variant), gathered)
+    return variant_metrics_file(variant)
+
+
+def _eval_seed(params: dict[str, Any], variant: str, seed: int) -> Path:
+    """Generate for the test prompts with the seed's final module; write metrics, evaluation, samples."""
+    from fp_metrics.clip_models import load_clip
+
     config, ecfg = train_config(params, variant, seed), dict(section(params, "fairhuman.eval"))
     eval_seed = int(section(params, "fairhuman.seed"))
-    base = load_fairhuman_base(params)
+    base = load_fairhuman_base(params)  # fresh per seed: the LoRA is fused into it
     test = load_test_scenes(base.resolution)
     name = f"fairhuman-eval@{variant}-{seed}"
     with stage_run(name, params={"fairhuman.eval": ecfg}, variant=variant, seed=seed) as run:
@@ -202,9 +224,7 @@ def eval_stage(*, params_path: Path, variant: str, seed: int, progress: bool = T
                 "lora_rank": config.lora_rank if config.module == "lora" else None,
             }
             write_evaluation(eval_dir(variant, seed), metrics, info, clip, test)
-        _samples(
-            test, generated, int(ecfg["grid_images"]), name, eval_dir(variant, seed) / "samples.png", run
-        )
+        _samples(test, generated, int(ecfg["grid_images"]), name, samples_file(variant, seed), run)
         run({f"eval/{k}": v for k, v in metrics.items()}, 0)
         run.log_artifact(eval_dir(variant, seed) / "metrics.json")
         run.log_artifact(eval_dir(variant, seed) / "evaluation.json")

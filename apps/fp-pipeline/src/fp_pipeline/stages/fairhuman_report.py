@@ -1,5 +1,5 @@
 """``fairhuman-report``: FairHuman's Tables 2-5 with mean ± s.e. and the MPD-vs-LS verdict per module, from every
-``outputs/fairhuman/runs/<variant>/seed-<seed>/eval/`` of the variants in ``fairhuman.run``.
+``outputs/fairhuman/runs/<variant>/eval/seed-<seed>/`` of the variants in ``fairhuman.run``.
 
 Writes ``outputs/fairhuman-report/{report.md, summary.json, figures/{fd.png, weights.png}}``.
 
@@ -334,8 +334,7 @@ def _read_json(file: Path, variant: str | None, seed: int | None) -> dict[str, A
         made_by = (
             f"`fp fairhuman eval --variant {variant} --seed {seed}`"
             if variant is not None
-            else "the FairHuman eval stage (`fp fairhuman eval --variant V --seed S` writes the base alone's "
-            "metrics; `dvc repro` of the fairhuman stages)"
+            else "`fp fairhuman base` (it evaluates the base alone; or `dvc repro fairhuman-base`)"
         )
         raise ParamsError(f"{file} is missing: run {made_by} first")
     try:
@@ -355,7 +354,7 @@ def _check_keys(data: Mapping[str, Any], keys: Sequence[str], file: Path) -> Non
 
 def load_variants(params: Mapping[str, Any], root: Path = RUNS_ROOT) -> dict[str, Variant]:
     """Every variant in ``fairhuman.run`` with the eval files of each seed in ``fairhuman.seeds``
-    (``<root>/<variant>/seed-<seed>/eval/{metrics,evaluation}.json``); a missing file is a ParamsError naming
+    (``<root>/<variant>/eval/seed-<seed>/{metrics,evaluation}.json``); a missing file is a ParamsError naming
     it and the command that writes it."""
     run = list(section(params, "fairhuman.run"))
     seeds = [int(s) for s in section(params, "fairhuman.seeds")]
@@ -371,7 +370,7 @@ def load_variants(params: Mapping[str, Any], root: Path = RUNS_ROOT) -> dict[str
             )
         runs, evaluations = [], []
         for seed in seeds:
-            folder = root / name / f"seed-{seed}" / "eval"
+            folder = root / name / "eval" / f"seed-{seed}"
             metrics = _read_json(folder / "metrics.json", name, seed)
             _check_keys(metrics, REQUIRED_KEYS, folder / "metrics.json")
             runs.append(metrics)

@@ -1,4 +1,7 @@
-"""``fairhuman-train@<variant>-<seed>``: FairHuman fine-tuning (LoRA or a pose ControlNet) of the base.
+"""``fairhuman-train@<variant>``: FairHuman fine-tuning (LoRA or a pose ControlNet) of the base, per seed.
+
+One stage per variant trains every seed of ``fairhuman.seeds`` in turn (``--seed`` picks one), each seed its
+own MLflow run ``fairhuman-train@<variant>-<seed>`` from a freshly loaded base.
 
 ``train_fairhuman`` (fp_diffusion.fairhuman, on the fp-core harness: checkpoints every epoch and every
 ``checkpoint_every`` steps, resume from the newest, AMP, accumulation) with
@@ -24,9 +27,10 @@ from fp_pipeline.stages.fairhuman_common import (
     base_model,
     load_fairhuman_base,
     model_dir,
-    run_dir,
     split_dir,
+    stage_seeds,
     train_config,
+    train_dir,
 )
 from fp_pipeline.stages.gan_common import checkpoint_dir, torch_threads
 from fp_pipeline.stages.generative_eval import grid_figure
@@ -62,15 +66,22 @@ def last_epoch_means(logged: list[dict[str, float]]) -> dict[str, float]:
     return {key: float(last[name]) for key, name in _EPOCH_KEYS.items()}
 
 
-def train_stage(*, params_path: Path, variant: str, seed: int, progress: bool = True) -> Path:
-    """Train the variant with the seed; resumes from its checkpoints; returns the model folder."""
+def train_stage(
+    *, params_path: Path, variant: str, seed: int | None = None, progress: bool = True
+) -> list[Path]:
+    """Train the variant with ``seed`` (None: every seed of ``fairhuman.seeds``); each resumes from its
+    checkpoints; returns the model folders."""
+    params = load_params(params_path)
+    torch_threads(params, "fairhuman")
+    return [_train_seed(params, variant, s, progress) for s in stage_seeds(params, seed)]
+
+
+def _train_seed(params: dict[str, Any], variant: str, seed: int, progress: bool) -> Path:
     from fp_core.atomic import write_json
     from fp_diffusion.fairhuman import HumanScenes, train_fairhuman
 
-    params = load_params(params_path)
-    torch_threads(params, "fairhuman")
     config = train_config(params, variant, seed)
-    base = load_fairhuman_base(params)
+    base = load_fairhuman_base(params)  # fresh per seed: a LoRA is injected into the base's UNet
     data = HumanScenes(
         split_dir("train"), size=config.resolution or base.resolution, conditions=["pose"],
         dilation=config.mask_dilation, seed=config.seed,
@@ -104,8 +115,8 @@ def train_stage(*, params_path: Path, variant: str, seed: int, progress: bool = 
             "last_epoch": last_epoch_means(logged),
             "seconds": time.perf_counter() - started,
         }
-        write_json(run_dir(variant, seed) / "train.json", summary)
-        run.log_artifact(run_dir(variant, seed) / "train.json")
+        write_json(train_dir(variant, seed) / "train.json", summary)
+        run.log_artifact(train_dir(variant, seed) / "train.json")
     shutil.rmtree(ckpt, ignore_errors=True)  # trained and saved: the next run of this stage starts afresh
     typer.echo(
         f"{name}: {len(data)} scenes, last epoch {summary['last_epoch']} -> {model_dir(variant, seed)}"

@@ -35,6 +35,7 @@ __all__ = [
     "SOLUTIONS_DIR",
     "VAE_DIR",
     "checkpoint_dir",
+    "common_set_sizes",
     "faces_params",
     "labelled_faces",
     "read_solutions",
@@ -134,6 +135,25 @@ def set_sizes(faces: dict[str, Any]) -> dict[str, int]:
             raise ParamsError(f"qdgs.faces.sets.{name} must be a positive int, got {size!r}")
         out[str(name)] = size
     return dict(sorted(out.items(), key=lambda kv: kv[1]))
+
+
+def common_set_sizes(solutions_dir: Path = SOLUTIONS_DIR) -> dict[str, int]:
+    """Set name -> the size every method reached (the smallest), from ``<method>.json`` in ``solutions_dir``.
+
+    A QD archive can hold fewer elites than a set asks for (``sets`` in the json is what each method
+    reached); comparing the methods at this common size keeps Rand and QD like for like (the paper's QD50
+    against Rand50). Names missing from a method are left out.
+    """
+    import json
+
+    reached = {}
+    for method in METHODS:
+        path = solutions_dir / f"{method}.json"
+        if not path.is_file():
+            raise FileNotFoundError(f"{path} is missing: run `fp qdgs faces-sample --method {method}` first")
+        reached[method] = json.loads(path.read_text(encoding="utf-8"))["sets"]
+    names = [name for name in reached[METHODS[0]] if all(name in reached[m] for m in METHODS)]
+    return {name: min(int(reached[m][name]) for m in METHODS) for name in names}
 
 
 def write_solutions(path: Path, latents: Any, measures: Any, objectives: Any) -> Path:

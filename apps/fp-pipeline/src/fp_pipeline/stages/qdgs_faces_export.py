@@ -15,6 +15,10 @@
    unit directions (``export.steps``, latent units; the VAE's prior is ``N(0, I)``), 9 images per solution.
 4. :func:`fp_qdgs.faces.write_identity_folder` at the recogniser's input size (``recognition.model.input_size``;
    the synthetic faces are aligned by construction, so only resized).
+
+Set: ``export.set`` (null: the largest), cut with ``export.match_sizes`` to the size both methods reached, so
+Rand and QD pretrain on equally many solutions (a QD archive can hold fewer elites than the set asks for; the
+first rows of Rand's nested draws are a random subsample).
 """
 
 from __future__ import annotations
@@ -32,13 +36,14 @@ from fp_pipeline.stages.qdgs_faces_common import (
     PLOTS_DIR,
     SOLUTIONS_DIR,
     VAE_DIR,
+    common_set_sizes,
     faces_params,
     labelled_faces,
     read_solutions,
 )
 from fp_pipeline.tracking import save_figure, stage_run
 
-__all__ = ["chunk_edges", "direction_labels", "export_stage", "synth_yaw"]
+__all__ = ["chunk_edges", "direction_labels", "export_set", "export_stage", "synth_yaw"]
 
 
 def synth_yaw(root: Path, indices: Any) -> Any:
@@ -112,6 +117,24 @@ def chunk_edges(edges: Any, measures: Any) -> tuple[Any, tuple[float, ...]]:
     return m, tuple(float(e) for e in edges)
 
 
+def export_set(cfg: dict[str, Any], method: str, solutions_dir: Path = SOLUTIONS_DIR) -> tuple[str, int]:
+    """``(set name, solutions to export)`` for ``method`` from ``qdgs.faces.export``: the set ``set`` (null: the
+    largest), cut with ``match_sizes`` (default true) to the size both methods reached, so the Rand and QD
+    identity sets come from equally many solutions (a QD archive may hold fewer elites than the set asks)."""
+    import json
+
+    reached = json.loads((solutions_dir / f"{method}.json").read_text(encoding="utf-8"))["sets"]
+    name = str(cfg.get("set") or max(reached, key=lambda k: reached[k]))
+    if name not in reached:
+        raise ParamsError(f"qdgs.faces.export.set {name!r} is not one of the sets {sorted(reached)}")
+    if not cfg.get("match_sizes", True):
+        return name, int(reached[name])
+    common = common_set_sizes(solutions_dir)
+    if name not in common:
+        raise ParamsError(f"qdgs.faces.export.set {name!r} is not a set of every method ({sorted(common)})")
+    return name, int(common[name])
+
+
 def _directions(vae: Any, root: Path, params: dict[str, Any], names: list[str]) -> tuple[Any, dict[str, Any]]:
     import torch
 
@@ -144,7 +167,6 @@ def _lattice_figure(images: Any, title: str) -> Any:
 
 def export_stage(*, params_path: Path, method: str, progress: bool = True) -> Path:
     """Write ``outputs/qdgs-faces/identities/<method>`` from the method's largest set (module docstring)."""
-    import json
 
     import torch
 
@@ -164,12 +186,9 @@ def export_stage(*, params_path: Path, method: str, progress: bool = True) -> Pa
     seed = int(faces["seed"])
     root = Path(section(params, "data.root"))
     size = int(section(params, "recognition.model.input_size"))
-    sets = json.loads((SOLUTIONS_DIR / f"{method}.json").read_text(encoding="utf-8"))["sets"]
-    name = str(cfg.get("set") or max(sets, key=lambda k: sets[k]))
-    if name not in sets:
-        raise ParamsError(f"qdgs.faces.export.set {name!r} is not one of the sets {sorted(sets)}")
+    name, count = export_set(cfg, method)
     solutions = read_solutions(SOLUTIONS_DIR / f"{method}.npz")
-    latents, measures = solutions["latents"][: sets[name]], solutions["measures"][: sets[name]]
+    latents, measures = solutions["latents"][:count], solutions["measures"][:count]
     vae = load_face_vae(VAE_DIR)
     generator = FaceDecoderGenerator(vae)
     chunked, edges = chunk_edges(cfg["edges"], measures)
@@ -188,6 +207,8 @@ def export_stage(*, params_path: Path, method: str, progress: bool = True) -> Pa
     provenance = {
         "method": method,
         "set": name,
+        "solutions": count,
+        "match_sizes": bool(cfg.get("match_sizes", True)),
         "edges": cfg["edges"] if cfg["edges"] == "auto" else list(edges),
         "steps": list(steps),
         "directions": fit,

@@ -35,6 +35,7 @@ from fp_pipeline.stages.qdgs_faces_common import (
     RUNS_DIR,
     SOLUTIONS_DIR,
     VAE_DIR,
+    common_set_sizes,
     faces_params,
     labelled_faces,
     read_solutions,
@@ -200,15 +201,14 @@ def report_stage(*, params_path: Path) -> Path:
     params, faces = faces_params(params_path)
     net = load_attribute_net(ATTRIBUTES_DIR)
     accuracy = json.loads((ATTRIBUTES_DIR / "accuracy.json").read_text(encoding="utf-8"))["attributes"]
-    images, measures, predicted, sets, runs = {}, {}, {}, {}, {}
+    images, measures, predicted, runs = {}, {}, {}, {}
     for method in METHODS:
         solutions = read_solutions(SOLUTIONS_DIR / f"{method}.npz")
-        sets[method] = json.loads((SOLUTIONS_DIR / f"{method}.json").read_text(encoding="utf-8"))["sets"]
         runs[method] = json.loads((RUNS_DIR / f"{method}.json").read_text(encoding="utf-8"))
         images[method] = _decode(solutions["latents"])
         measures[method] = solutions["measures"].numpy()
         predicted[method] = predict_attributes(net, images[method]).numpy()
-    common = {name: min(sets[m][name] for m in METHODS) for name in sets["qd"] if name in sets["rand"]}
+    common = common_set_sizes(SOLUTIONS_DIR)
     rows = table1_rows(predicted, common)
     root, order = Path(section(params, "data.root")), str(section(params, "data.label_order"))
     train = labelled_faces(root, "train", net.image_size, order)["labels"]

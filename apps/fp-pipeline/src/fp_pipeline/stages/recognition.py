@@ -1,10 +1,10 @@
 """Face-recognition stages (QDGS's recogniser experiments) and their ``fp recognition`` commands.
 
 * ``recognition-data``: render the synthetic training and test sets (``recognition.synth``);
-* ``recognition-pretrain@<source>``: train on a source set P (``recognition.pretrain.sources``) or, for
-  ``none``, write a manifest saying there is no pretraining;
+* ``recognition-pretrain@<source>-<trial>``: train on a source set P (``recognition.pretrain.sources``) with
+  seed = trial or, for ``none``, write a manifest saying there is no pretraining;
 * ``recognition-train@<source>-<loss>-<trial>``: train on ``recognition.data.train`` with the loss,
-  seed = trial, starting from the backbone of pretraining source ``--source`` (``none``: a fresh backbone;
+  seed = trial, starting from the backbone of ``recognition-pretrain@<source>-<trial>`` (``none``: a fresh backbone;
   the head is always fresh); the matrix is ``recognition.pretrain.run`` x losses x trials;
 * ``recognition-eval@<source>-<loss>-<trial>``: ``.bin`` accuracies, RFW per group and fairness, ROC data;
 * ``recognition-report``: Tables 2-4 in QDGS's layout (mean ± s.e. over trials), the pretraining verdicts
@@ -75,8 +75,9 @@ def _write_manifest(path: Path, data: dict[str, Any]) -> None:
     write_json(path, data)
 
 
-def pretrain_stage(*, params_path: Path, source: str, progress: bool = True) -> Path:
-    """Pretrain on ``source`` (``recognition.pretrain.sources``), or record that ``none`` has no backbone."""
+def pretrain_stage(*, params_path: Path, source: str, trial: int, progress: bool = True) -> Path:
+    """Pretrain trial ``trial`` (seed = trial) on ``source`` (``recognition.pretrain.sources``), or record that
+    ``none`` has no backbone; returns ``outputs/recognition/pretrain/<source>/<trial>``."""
     from fp_recognition.train import RecognitionTrainConfig, train_recognizer
 
     params = load_params(params_path)
@@ -86,26 +87,27 @@ def pretrain_stage(*, params_path: Path, source: str, progress: bool = True) -> 
         raise ParamsError(
             f"unknown pretraining source {source!r}; recognition.pretrain.sources: {list(sources)}"
         )
-    out = pretrain_dir(source)
+    config = RecognitionTrainConfig.from_dict(pretrain_settings(params, trial))
+    out = pretrain_dir(source, trial)
     path = sources[source]
+    name = f"recognition-pretrain@{source}-{int(trial)}"
     if source == NO_PRETRAINING or path is None:
-        with stage_run(f"recognition-pretrain@{source}", params={"source": source, "path": None}):
+        with stage_run(name, params={"source": source, "path": None, "trial": trial}):
             out.mkdir(parents=True, exist_ok=True)
             _write_manifest(out / "manifest.json", {"source": source, "path": None, "backbone": None})
-        typer.echo(f"recognition-pretrain@{source}: no pretraining")
+        typer.echo(f"{name}: no pretraining")
         return out
     if not Path(path).exists():
         raise ParamsError(
             f"pretraining set {path} of source {source!r} not found: run `dvc repro qdgs-faces-export@{source}` "
             f"for the QDGS sets, or point recognition.pretrain.sources.{source} at an image folder or .rec directory"
         )
-    config = RecognitionTrainConfig.from_dict(pretrain_settings(params))
     dataset = open_training_set(Path(path))
-    checkpoints = checkpoint_dir(f"pretrain-{source}")
+    checkpoints = checkpoint_dir(f"pretrain-{source}-{int(trial)}")
     with stage_run(
-        f"recognition-pretrain@{source}",
-        params={"source": source, "path": str(path), "train": config.to_dict()},
-        tags={"fp.pretrain_source": source},
+        name,
+        params={"source": source, "path": str(path), "trial": trial, "train": config.to_dict()},
+        tags={"fp.pretrain_source": source, "fp.trial": trial},
     ) as run:
         result = train_recognizer(
             config, dataset, out / "model", checkpoint_dir=checkpoints, log=run, progress=progress,
@@ -114,22 +116,32 @@ def pretrain_stage(*, params_path: Path, source: str, progress: bool = True) -> 
         run.log_reference("backbone", out / "model" / "backbone.safetensors")
         _write_manifest(
             out / "manifest.json",
-            {"source": source, "path": str(path), "backbone": "model", "identities": result.num_classes},
+            {
+                "source": source,
+                "path": str(path),
+                "trial": trial,
+                "seed": config.seed,
+                "backbone": "model",
+                "identities": result.num_classes,
+                "images": len(dataset),
+            },
         )
     shutil.rmtree(checkpoints, ignore_errors=True)
-    typer.echo(f"recognition-pretrain@{source}: backbone in {out / 'model'}")
+    typer.echo(f"{name}: backbone in {out / 'model'}")
     return out
 
 
-def _pretrained_backbone(source: str) -> Path | None:
-    """The backbone directory ``recognition-pretrain@<source>`` wrote, or None for a source without one."""
+def _pretrained_backbone(source: str, trial: int) -> Path | None:
+    """The backbone directory ``recognition-pretrain@<source>-<trial>`` wrote, or None for a source without one."""
     import json
 
-    manifest = pretrain_dir(source) / "manifest.json"
+    manifest = pretrain_dir(source, trial) / "manifest.json"
     if not manifest.is_file():
-        raise ParamsError(f"{manifest} not found: run `fp recognition pretrain --source {source}` first")
+        raise ParamsError(
+            f"{manifest} not found: run `fp recognition pretrain --source {source} --trial {trial}` first"
+        )
     backbone = json.loads(manifest.read_text(encoding="utf-8")).get("backbone")
-    return None if backbone is None else pretrain_dir(source) / backbone
+    return None if backbone is None else pretrain_dir(source, trial) / backbone
 
 
 def _check_source(params: dict[str, Any], source: str) -> None:
@@ -151,7 +163,7 @@ def train_stage(
     torch_threads(params)
     _check_source(params, source)
     config = RecognitionTrainConfig.from_dict(train_settings(params, loss, trial))
-    init = _pretrained_backbone(source)
+    init = _pretrained_backbone(source, trial)
     dataset = open_training_set(Path(section(params, "recognition.data.train")))
     model_dir = run_dir(source, loss, trial) / "model"
     key = run_name(source, loss, trial)
@@ -242,18 +254,36 @@ def eval_stage(
     return out / "metrics.json"
 
 
+def _pretraining_sizes(sources: list[str], trial: int) -> str:
+    """``"; sets: rand 28 identities / 252 images, ..."`` from the pretraining manifests of ``trial`` (sources
+    without a set or a manifest are left out)."""
+    import json
+
+    sizes = []
+    for source in sources:
+        manifest = pretrain_dir(source, trial) / "manifest.json"
+        info = json.loads(manifest.read_text(encoding="utf-8")) if manifest.is_file() else {}
+        if info.get("backbone") is not None:
+            sizes.append(
+                f"{source} {info.get('identities', '?')} identities / {info.get('images', '?')} images"
+            )
+    return f"; sets: {', '.join(sizes)}" if sizes else ""
+
+
 def _report_context(params: dict[str, Any], sources: list[str], losses: list[str]) -> dict[str, str]:
     data = section(params, "recognition.data")
     settings = train_settings(params, losses[0], trials(params)[0])
-    pretrain = pretrain_settings(params)
+    pretrain = pretrain_settings(params, trials(params)[0])
     paths = section(params, "recognition.pretrain.sources")
     return {
         "training set": str(data["train"]),
         "backbone": f"{settings['backbone']} (width {settings.get('width', 64)}), input {settings['input_size']}, "
         f"embedding {settings['embedding_size']}, {settings['epochs']} epochs",
-        "trials": f"{len(trials(params))} per source and loss (seeds {trials(params)}, the same for every source)",
+        "trials": f"{len(trials(params))} per source and loss (seeds {trials(params)}, the same for every source; "
+        "each trial pretrains anew with its seed, so the s.e. includes the pretraining's spread)",
         "pretraining": ", ".join(f"{s} ({paths[s] or 'fresh backbone'})" for s in sources)
-        + f"; pretraining recipe: {pretrain['loss']}, {pretrain['epochs']} epochs",
+        + f"; pretraining recipe: {pretrain['loss']}, {pretrain['epochs']} epochs"
+        + _pretraining_sizes(sources, trials(params)[0]),
         ".bin sets": ", ".join(data["bin_sets"]),
         "RFW groups": ", ".join(data["rfw_groups"]),
     }
@@ -331,13 +361,14 @@ def recognition_data(params: ParamsOption = DEFAULT_PARAMS_PATH, progress: Progr
 @recognition_app.command("pretrain")
 def recognition_pretrain(
     source: SourceOption = NO_PRETRAINING,
+    trial: TrialOption = 0,
     params: ParamsOption = DEFAULT_PARAMS_PATH,
     progress: ProgressOption = True,
 ) -> None:
-    """Pretrain a backbone on a source set (`none`: record that there is no pretraining)."""
+    """Pretrain a backbone on a source set, seed = trial (`none`: record that there is no pretraining)."""
     from fp_pipeline.stages.recognition import pretrain_stage
 
-    pretrain_stage(params_path=params, source=source, progress=progress)
+    pretrain_stage(params_path=params, source=source, trial=trial, progress=progress)
 
 
 @recognition_app.command("train")

@@ -3,17 +3,19 @@
 Layout (all under ``outputs/``)::
 
     recognition/data/                      the synthetic sets (recognition-data)
-    recognition/pretrain/<source>/         manifest.json (+ model/ unless the source is `none`)
+    recognition/pretrain/<source>/<trial>/ manifest.json (+ model/ unless the source is `none`)
     recognition/runs/<source>/<loss>-<trial>/model/  backbone.safetensors, backbone.json, head, history
     recognition/runs/<source>/<loss>-<trial>/train.json
     recognition/runs/<source>/<loss>-<trial>/eval/   metrics.json (DVC metrics), evaluation.json, roc.json
     recognition-report/                    report.md, summary.json, figures/*.png
-    checkpoints/recognition-<source>-<loss>-<trial>/, checkpoints/recognition-pretrain-<source>/  (resumable)
+    checkpoints/recognition-<source>-<loss>-<trial>/, checkpoints/recognition-pretrain-<source>-<trial>/  (resumable)
 
 The run matrix is source x loss x trial: ``recognition.pretrain.run`` (keys of
 ``recognition.pretrain.sources``; ``none`` = no pretraining) x ``recognition.losses`` x ``recognition.trials``.
 A run's settings are ``recognition.model`` then ``recognition.train`` then ``recognition.losses.<loss>``
-merged, with ``seed = trial`` (the same seed for every source, so sources are compared on paired seeds).
+merged, with ``seed = trial`` (the same seed for every source, so sources are compared on paired seeds). Each
+trial also pretrains anew with ``seed = trial`` (``recognition-pretrain@<source>-<trial>``), so the spread over
+trials includes the pretraining's and no source rests on one pretraining draw.
 """
 
 from __future__ import annotations
@@ -60,9 +62,9 @@ def run_dir(source: str, loss: str, trial: int) -> Path:
     return RUNS_DIR / source / f"{loss}-{int(trial)}"
 
 
-def pretrain_dir(source: str) -> Path:
-    """``outputs/recognition/pretrain/<source>``."""
-    return OUTPUT_ROOT / "pretrain" / source
+def pretrain_dir(source: str, trial: int) -> Path:
+    """``outputs/recognition/pretrain/<source>/<trial>``: trial ``k``'s pretraining (seed ``k``)."""
+    return OUTPUT_ROOT / "pretrain" / source / str(int(trial))
 
 
 def checkpoint_dir(name: str) -> Path:
@@ -121,10 +123,15 @@ def train_settings(params: dict[str, Any], loss: str, trial: int) -> dict[str, A
     return merged
 
 
-def pretrain_settings(params: dict[str, Any]) -> dict[str, Any]:
-    """The pretraining run's settings: ``recognition.pretrain.train`` over model and train."""
+def pretrain_settings(params: dict[str, Any], trial: int) -> dict[str, Any]:
+    """Trial ``trial``'s pretraining settings: ``recognition.pretrain.train`` over model and train, seed = trial
+    (each trial pretrains anew, so the trials' spread includes the pretraining's)."""
+    if trial not in trials(params):
+        raise ParamsError(f"trial {trial} is not one of recognition.trials {trials(params)}")
     merged = deep_merge(section(params, "recognition.model"), section(params, "recognition.train"))
-    return deep_merge(merged, section(params, "recognition.pretrain.train") or {})
+    merged = deep_merge(merged, section(params, "recognition.pretrain.train") or {})
+    merged["seed"] = int(trial)
+    return merged
 
 
 def open_training_set(path: Path) -> Any:
