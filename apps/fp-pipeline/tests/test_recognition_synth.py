@@ -71,6 +71,30 @@ def test_same_seed_same_bytes_other_seed_other_images(rendered: tuple[Path, dict
     assert (other / "bins/lfw.bin").read_bytes() != (out / "bins/lfw.bin").read_bytes()
 
 
+def test_the_balanced_training_set_is_balanced_and_leaves_the_skewed_sets_alone(
+    rendered: tuple[Path, dict], tmp_path: Path
+) -> None:
+    from fp_recognition.data import ImageFolderDataset, RecordDataset
+
+    skewed, _ = rendered
+    out = tmp_path / "data"
+    manifest = render_recognition_sets(
+        RecognitionSynthConfig.from_dict({**TINY, "balanced_train": True}), out, progress=False
+    )
+    assert manifest["counts"]["train_balanced"] == {"identities": {"light": 4, "dark": 4}, "images": 16}
+    assert manifest["counts"]["train"]["identities"] == {"light": 7, "dark": 1}
+    folder, record = ImageFolderDataset(out / "train_balanced"), RecordDataset(out / "train_balanced_rec")
+    assert folder.num_classes == record.num_classes == 8 and len(folder) == len(record) == 16
+    for name in ("train_rec/train.rec", "bins/lfw.bin", "rfw/test/txts/dark/dark_pairs.txt"):
+        assert (out / name).read_bytes() == (skewed / name).read_bytes(), name
+    with (out / "identities.csv").open() as handle:
+        rows = list(csv.DictReader(handle))
+    balanced = {r["name"] for r in rows if r["role"] == "train_balanced"}
+    assert balanced == {p.name for p in (out / "train_balanced").iterdir()} and len(balanced) == 8
+    assert not balanced & {r["name"] for r in rows if r["role"] != "train_balanced"}
+    assert not (skewed / "train_balanced").exists()  # off by default
+
+
 def test_pair_plan_folds_and_settings_checks() -> None:
     import numpy as np
 

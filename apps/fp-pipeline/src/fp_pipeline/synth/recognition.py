@@ -5,6 +5,7 @@ writes, atomically::
 
     <out>/train/<identity>/<n>.jpg                     image folder (ImageFolderDataset)
     <out>/train_rec/train.rec  train.idx  property     the same images in insightface's RecordIO layout
+    <out>/train_balanced/, train_balanced_rec/         with ``balanced_train``: the groups in equal shares
     <out>/rfw/test/data/<Group>/<name>/<name>_<idx:04d>.jpg
     <out>/rfw/test/txts/<Group>/<Group>_pairs.txt      RFW's layout, one group per skin-tone group
     <out>/bins/<set>.bin                               insightface's verification pickles (write_bin)
@@ -81,6 +82,10 @@ class RecognitionSynthConfig:
             for larger yaw, ``agedb_30: {young_fraction: 0.4}`` for older people); the overrides (keys of
             ``SynthConfig``) apply to that set's identities and shots.
         renderer: ``SynthConfig`` overrides for everything (e.g. ``skin_tone_groups``).
+        balanced_train: also render ``train_balanced/`` and ``train_balanced_rec/``, a training set of the same
+            size with the skin-tone groups in equal shares (the paper's BUPT-BalancedFace against the skewed
+            CASIA-WebFace role), from new identities rendered after every other set, so the skewed sets are
+            the same with or without it; ``recognition.data.train`` picks which one the runs train on.
     """
 
     seed: int = 0
@@ -97,6 +102,7 @@ class RecognitionSynthConfig:
     bin_pairs: int = 300
     bin_sets: dict[str, dict[str, Any]] = field(default_factory=_default_bin_sets)
     renderer: dict[str, Any] = field(default_factory=dict)
+    balanced_train: bool = False
 
     def __post_init__(self) -> None:
         for name in ("train_identities", "eval_identities_per_group", "bin_identities"):
@@ -198,6 +204,26 @@ def _name(index: int) -> str:
     return f"id{index:06d}"
 
 
+def _balanced_groups(config: SynthConfig, count: int, rng: np.random.Generator) -> list[int]:
+    """``count`` group ids in equal shares (largest remainder), shuffled."""
+    per_group = allot_groups([1.0] * len(config.skin_tone_groups), count)
+    groups = np.repeat(np.arange(len(per_group)), per_group)
+    rng.shuffle(groups)
+    return [int(g) for g in groups]
+
+
+def _write_training_set(root: Path, name: str, train: dict[str, list[bytes]]) -> None:
+    """``root/<name>/<identity>/<n>.jpg`` and the same images as ``root/<name>_rec`` (RecordIO)."""
+    from fp_recognition.data import write_record_dataset
+
+    for identity, images in train.items():
+        folder = root / name / identity
+        folder.mkdir(parents=True)
+        for n, jpeg in enumerate(images):
+            (folder / f"{n}.jpg").write_bytes(jpeg)
+    write_record_dataset(train, root / f"{name}_rec")
+
+
 def _mixed_groups(config: SynthConfig, count: int, rng: np.random.Generator) -> list[int]:
     """``count`` group ids in the renderer's weights (largest remainder), shuffled."""
     per_group = allot_groups([g.weight for g in config.skin_tone_groups], count)
@@ -210,7 +236,7 @@ def render_recognition_sets(
     config: RecognitionSynthConfig, out_dir: str | os.PathLike[str], *, progress: bool = True
 ) -> dict[str, Any]:
     """Render every set of ``config`` into ``out_dir`` (replaced atomically) and return the manifest."""
-    from fp_recognition.data import rfw_image_path, rfw_pairs_path, write_bin, write_record_dataset
+    from fp_recognition.data import rfw_image_path, rfw_pairs_path, write_bin
 
     base = config.synth_config()
     names = base.group_names
@@ -218,7 +244,7 @@ def render_recognition_sets(
         config.train_identities * config.train_images_per_identity
         + len(names) * config.eval_identities_per_group * config.eval_images_per_identity
         + len(config.bin_sets) * config.bin_identities * config.bin_images_per_identity
-    )
+    ) + (config.train_identities * config.train_images_per_identity if config.balanced_train else 0)
     renderer = _Renderer(config, progress, total)
     roles = rng_for(config.seed, STREAM_ROLES)
     rows: list[str] = ["name,role,group,tone"]
@@ -231,21 +257,19 @@ def render_recognition_sets(
         next_identity += 1
         return identity
 
+    def training_set(groups: list[int], role: str) -> tuple[dict[str, list[bytes]], dict[str, Any]]:
+        train: dict[str, list[bytes]] = {}
+        per_group = dict.fromkeys(names, 0)
+        for group in groups:
+            identity = new_identity(group, role)
+            train[_name(identity.index)] = renderer.shots(base, identity, config.train_images_per_identity)
+            per_group[names[group]] += 1
+        return train, {"identities": per_group, "images": sum(len(v) for v in train.values())}
+
     counts: dict[str, Any] = {}
     with atomic_output_dir(Path(out_dir)) as root:
-        train: dict[str, list[bytes]] = {}
-        train_groups = dict.fromkeys(names, 0)
-        for group in _mixed_groups(base, config.train_identities, roles):
-            identity = new_identity(group, "train")
-            train[_name(identity.index)] = renderer.shots(base, identity, config.train_images_per_identity)
-            train_groups[names[group]] += 1
-        for name, images in train.items():
-            folder = root / "train" / name
-            folder.mkdir(parents=True)
-            for n, jpeg in enumerate(images):
-                (folder / f"{n}.jpg").write_bytes(jpeg)
-        write_record_dataset(train, root / "train_rec")
-        counts["train"] = {"identities": train_groups, "images": sum(len(v) for v in train.values())}
+        train, counts["train"] = training_set(_mixed_groups(base, config.train_identities, roles), "train")
+        _write_training_set(root, "train", train)
 
         rfw_counts: dict[str, int] = {}
         for g, group_name in enumerate(names):
@@ -286,6 +310,10 @@ def render_recognition_sets(
             write_bin(root / "bins" / f"{set_name}.bin", images, [a == b for a, _, b, _ in plan])
             bin_counts[set_name] = len(plan)
         counts["bins"] = {"identities": config.bin_identities, "pairs": bin_counts}
+        if config.balanced_train:  # last: every identity above keeps its index
+            groups = _balanced_groups(base, config.train_identities, roles)
+            balanced, counts["train_balanced"] = training_set(groups, "train_balanced")
+            _write_training_set(root, "train_balanced", balanced)
         renderer.bar.close()
 
         (root / "identities.csv").write_text("".join(r + "\n" for r in rows), encoding="utf-8")
@@ -299,6 +327,7 @@ def render_recognition_sets(
             "layout": {
                 "train": "train/<identity>/<n>.jpg",
                 "train_rec": "train_rec/train.rec, train.idx, property",
+                "train_balanced": "train_balanced/ and train_balanced_rec/ (balanced_train: true)",
                 "rfw": "rfw/test/data/<Group>/<name>/<name>_<idx:04d>.jpg, rfw/test/txts/<Group>/<Group>_pairs.txt",
                 "bins": "bins/<set>.bin",
             },
