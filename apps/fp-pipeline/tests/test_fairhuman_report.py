@@ -113,7 +113,7 @@ def test_module_verdict_holds_only_when_face_and_hand_improve_and_global_is_not_
     assert (m["fd_global"]["hurt"], m["clip_score"]["hurt"]) == (False, False)
     assert verdict["claim_holds"] is True
     text = headline("lora", verdict)
-    assert text.startswith("**LoRA: yes**") and "FD face improved (MPD − LS = -2 ± 0.71)" in text
+    assert text.startswith("**LoRA: yes**") and "FD face improved (MPD − LS = -2 ± 0.71, 2.8 s.e.)" in text
     assert "FD global not hurt" in text
 
     hurt = _variant("lora-mpd", [_metrics(fd_face=18.0, fd_hand=27.0, fd_global=12.0)])

@@ -192,8 +192,11 @@ def module_verdict(mpd: Variant, ls: Variant) -> dict[str, Any]:
 
 
 def _delta(c: Mapping[str, Any]) -> str:
-    se = "" if c["se"] is None else f" ± {c['se']:.2g}"
-    return f"MPD − LS = {c['difference']:+.3g}{se}"
+    """``"MPD − LS = +0.027 ± 0.0051, 5.3 s.e."``: the difference, its s.e. and how many s.e. it is."""
+    if c["se"] is None:
+        return f"MPD − LS = {c['difference']:+.3g}"
+    ratio = f", {abs(c['difference']) / c['se']:.2g} s.e." if c["se"] > 0 else ""
+    return f"MPD − LS = {c['difference']:+.3g} ± {c['se']:.2g}{ratio}"
 
 
 def headline(module: str, verdict: Mapping[str, Any]) -> str:
@@ -460,7 +463,13 @@ def _captions(variants: Mapping[str, Variant], seeds: list[int]) -> tuple[str, s
     """The uncertainty caption and the reasons HPS v2 / ImageReward are unavailable."""
     first = next(iter(variants.values()))
     if len(seeds) >= 2:
-        unc = f"Cells: mean ± s.e. over {len(seeds)} training seeds {seeds} (ddof 1)."
+        unc = (
+            f"Cells: mean ± s.e. over {len(seeds)} training seeds {seeds} (ddof 1). The s.e. over seeds holds "
+            "the test prompts and their generation noise fixed (every run draws the same images' noise), so it "
+            "measures the training seed's spread on this test set, not the test set's sampling error (each "
+            f"run's own bootstrap s.e. is in its metrics.json); with {len(seeds)} seeds each s.e. rests on "
+            f"{len(seeds) - 1} degree(s) of freedom, so a difference near the 2-s.e. line is weak evidence."
+        )
     else:
         unc = (
             f"Cells: one training seed ({seeds[0]}): the run's value ± its within-run s.e. (bootstrap over the "
