@@ -204,12 +204,41 @@ def _name(index: int) -> str:
     return f"id{index:06d}"
 
 
-def _balanced_groups(config: SynthConfig, count: int, rng: np.random.Generator) -> list[int]:
-    """``count`` group ids in equal shares (largest remainder), shuffled."""
-    per_group = allot_groups([1.0] * len(config.skin_tone_groups), count)
+def _shuffled_groups(weights: list[float], count: int, rng: np.random.Generator) -> list[int]:
+    """``count`` group ids in the proportions of ``weights`` (largest remainder), shuffled."""
+    per_group = allot_groups(weights, count)
     groups = np.repeat(np.arange(len(per_group)), per_group)
     rng.shuffle(groups)
     return [int(g) for g in groups]
+
+
+class _People:
+    """Hands out identities with consecutive, never reused indices and records each as an identities.csv row."""
+
+    def __init__(self, base: SynthConfig) -> None:
+        self.base = base
+        self.names = base.group_names
+        self.rows = ["name,role,group,tone"]
+        self.count = 0
+
+    def new(self, group: int, role: str, traits: SynthConfig | None = None) -> Identity:
+        identity = sample_identity(traits or self.base, self.count, group, self.count + 1)
+        self.rows.append(f"{_name(identity.index)},{role},{self.names[group]},{identity.tone:.4f}")
+        self.count += 1
+        return identity
+
+
+def _training_set(
+    people: _People, renderer: _Renderer, groups: list[int], role: str, per_identity: int
+) -> tuple[dict[str, list[bytes]], dict[str, Any]]:
+    """One identity per entry of ``groups``, ``per_identity`` shots each: ``(identity name -> JPEGs, counts)``."""
+    train: dict[str, list[bytes]] = {}
+    per_group = dict.fromkeys(people.names, 0)
+    for group in groups:
+        identity = people.new(group, role)
+        train[_name(identity.index)] = renderer.shots(people.base, identity, per_identity)
+        per_group[people.names[group]] += 1
+    return train, {"identities": per_group, "images": sum(len(v) for v in train.values())}
 
 
 def _write_training_set(root: Path, name: str, train: dict[str, list[bytes]]) -> None:
@@ -224,105 +253,105 @@ def _write_training_set(root: Path, name: str, train: dict[str, list[bytes]]) ->
     write_record_dataset(train, root / f"{name}_rec")
 
 
-def _mixed_groups(config: SynthConfig, count: int, rng: np.random.Generator) -> list[int]:
-    """``count`` group ids in the renderer's weights (largest remainder), shuffled."""
-    per_group = allot_groups([g.weight for g in config.skin_tone_groups], count)
-    groups = np.repeat(np.arange(len(per_group)), per_group)
-    rng.shuffle(groups)
-    return [int(g) for g in groups]
+def _render_rfw(
+    root: Path, config: RecognitionSynthConfig, people: _People, renderer: _Renderer
+) -> dict[str, Any]:
+    """The RFW-like set under ``root/rfw``: ``eval_identities_per_group`` identities in every group, with
+    ``pairs`` pairs per group; returns its counts."""
+    from fp_recognition.data import rfw_image_path, rfw_pairs_path
+
+    pair_counts: dict[str, int] = {}
+    for g, group_name in enumerate(people.names):
+        members = [people.new(g, "rfw") for _ in range(config.eval_identities_per_group)]
+        for identity in members:
+            shots = renderer.shots(people.base, identity, config.eval_images_per_identity)
+            for idx, jpeg in enumerate(shots, start=1):
+                path = rfw_image_path(root / "rfw", group_name, _name(identity.index), idx)
+                path.parent.mkdir(parents=True, exist_ok=True)
+                path.write_bytes(jpeg)
+        plan = pair_plan(
+            [config.eval_images_per_identity] * len(members),
+            config.pairs,
+            rng_for(config.seed, STREAM_PAIRS, g),
+        )
+        lines = []
+        for a, i, b, j in plan:
+            na, nb = _name(members[a].index), _name(members[b].index)
+            lines.append(f"{na}\t{i + 1}\t{j + 1}" if a == b else f"{na}\t{i + 1}\t{nb}\t{j + 1}")
+        pairs_file = rfw_pairs_path(root / "rfw", group_name)
+        pairs_file.parent.mkdir(parents=True, exist_ok=True)
+        pairs_file.write_text("".join(line + "\n" for line in lines), encoding="utf-8")
+        pair_counts[group_name] = len(plan)
+    return {"identities_per_group": config.eval_identities_per_group, "pairs": pair_counts}
+
+
+def _render_bins(
+    root: Path,
+    config: RecognitionSynthConfig,
+    people: _People,
+    renderer: _Renderer,
+    roles: np.random.Generator,
+) -> dict[str, Any]:
+    """One ``root/bins/<set>.bin`` per ``bin_sets`` entry, each its own pool in the training mix; its counts."""
+    from fp_recognition.data import write_bin
+
+    weights = [g.weight for g in people.base.skin_tone_groups]
+    pair_counts: dict[str, int] = {}
+    for s, (set_name, overrides) in enumerate(config.bin_sets.items()):
+        shot_config = config.synth_config(overrides)
+        mix = _shuffled_groups(weights, config.bin_identities, roles)
+        pool_people = [people.new(g, f"bin:{set_name}", shot_config) for g in mix]
+        pool = [renderer.shots(shot_config, p, config.bin_images_per_identity) for p in pool_people]
+        plan = pair_plan(
+            [len(images) for images in pool],
+            config.bin_pairs,
+            rng_for(config.seed, STREAM_PAIRS, len(people.names) + s),
+        )
+        images = [img for a, i, b, j in plan for img in (pool[a][i], pool[b][j])]
+        write_bin(root / "bins" / f"{set_name}.bin", images, [a == b for a, _, b, _ in plan])
+        pair_counts[set_name] = len(plan)
+    return {"identities": config.bin_identities, "pairs": pair_counts}
 
 
 def render_recognition_sets(
     config: RecognitionSynthConfig, out_dir: str | os.PathLike[str], *, progress: bool = True
 ) -> dict[str, Any]:
     """Render every set of ``config`` into ``out_dir`` (replaced atomically) and return the manifest."""
-    from fp_recognition.data import rfw_image_path, rfw_pairs_path, write_bin
-
     base = config.synth_config()
-    names = base.group_names
+    train_images = config.train_identities * config.train_images_per_identity
     total = (
-        config.train_identities * config.train_images_per_identity
-        + len(names) * config.eval_identities_per_group * config.eval_images_per_identity
+        train_images * (2 if config.balanced_train else 1)
+        + len(base.group_names) * config.eval_identities_per_group * config.eval_images_per_identity
         + len(config.bin_sets) * config.bin_identities * config.bin_images_per_identity
-    ) + (config.train_identities * config.train_images_per_identity if config.balanced_train else 0)
+    )
     renderer = _Renderer(config, progress, total)
     roles = rng_for(config.seed, STREAM_ROLES)
-    rows: list[str] = ["name,role,group,tone"]
-    next_identity = 0
-
-    def new_identity(group: int, role: str, traits: SynthConfig = base) -> Identity:
-        nonlocal next_identity
-        identity = sample_identity(traits, next_identity, group, next_identity + 1)
-        rows.append(f"{_name(identity.index)},{role},{names[group]},{identity.tone:.4f}")
-        next_identity += 1
-        return identity
-
-    def training_set(groups: list[int], role: str) -> tuple[dict[str, list[bytes]], dict[str, Any]]:
-        train: dict[str, list[bytes]] = {}
-        per_group = dict.fromkeys(names, 0)
-        for group in groups:
-            identity = new_identity(group, role)
-            train[_name(identity.index)] = renderer.shots(base, identity, config.train_images_per_identity)
-            per_group[names[group]] += 1
-        return train, {"identities": per_group, "images": sum(len(v) for v in train.values())}
+    people = _People(base)
+    skewed = [g.weight for g in base.skin_tone_groups]
+    per_identity = config.train_images_per_identity
 
     counts: dict[str, Any] = {}
     with atomic_output_dir(Path(out_dir)) as root:
-        train, counts["train"] = training_set(_mixed_groups(base, config.train_identities, roles), "train")
+        groups = _shuffled_groups(skewed, config.train_identities, roles)
+        train, counts["train"] = _training_set(people, renderer, groups, "train", per_identity)
         _write_training_set(root, "train", train)
-
-        rfw_counts: dict[str, int] = {}
-        for g, group_name in enumerate(names):
-            people = [new_identity(g, "rfw") for _ in range(config.eval_identities_per_group)]
-            for identity in people:
-                shots = renderer.shots(base, identity, config.eval_images_per_identity)
-                for idx, jpeg in enumerate(shots, start=1):
-                    path = rfw_image_path(root / "rfw", group_name, _name(identity.index), idx)
-                    path.parent.mkdir(parents=True, exist_ok=True)
-                    path.write_bytes(jpeg)
-            plan = pair_plan(
-                [config.eval_images_per_identity] * len(people),
-                config.pairs,
-                rng_for(config.seed, STREAM_PAIRS, g),
-            )
-            lines = []
-            for a, i, b, j in plan:
-                na, nb = _name(people[a].index), _name(people[b].index)
-                lines.append(f"{na}\t{i + 1}\t{j + 1}" if a == b else f"{na}\t{i + 1}\t{nb}\t{j + 1}")
-            pairs_file = rfw_pairs_path(root / "rfw", group_name)
-            pairs_file.parent.mkdir(parents=True, exist_ok=True)
-            pairs_file.write_text("".join(line + "\n" for line in lines), encoding="utf-8")
-            rfw_counts[group_name] = len(plan)
-        counts["rfw"] = {"identities_per_group": config.eval_identities_per_group, "pairs": rfw_counts}
-
-        bin_counts: dict[str, int] = {}
-        for s, (set_name, overrides) in enumerate(config.bin_sets.items()):
-            shot_config = config.synth_config(overrides)
-            mix = _mixed_groups(base, config.bin_identities, roles)
-            people = [new_identity(g, f"bin:{set_name}", shot_config) for g in mix]
-            pool = [renderer.shots(shot_config, p, config.bin_images_per_identity) for p in people]
-            plan = pair_plan(
-                [len(images) for images in pool],
-                config.bin_pairs,
-                rng_for(config.seed, STREAM_PAIRS, len(names) + s),
-            )
-            images = [img for a, i, b, j in plan for img in (pool[a][i], pool[b][j])]
-            write_bin(root / "bins" / f"{set_name}.bin", images, [a == b for a, _, b, _ in plan])
-            bin_counts[set_name] = len(plan)
-        counts["bins"] = {"identities": config.bin_identities, "pairs": bin_counts}
+        counts["rfw"] = _render_rfw(root, config, people, renderer)
+        counts["bins"] = _render_bins(root, config, people, renderer, roles)
         if config.balanced_train:  # last: every identity above keeps its index
-            groups = _balanced_groups(base, config.train_identities, roles)
-            balanced, counts["train_balanced"] = training_set(groups, "train_balanced")
+            groups = _shuffled_groups([1.0] * len(skewed), config.train_identities, roles)
+            balanced, counts["train_balanced"] = _training_set(
+                people, renderer, groups, "train_balanced", per_identity
+            )
             _write_training_set(root, "train_balanced", balanced)
         renderer.bar.close()
 
-        (root / "identities.csv").write_text("".join(r + "\n" for r in rows), encoding="utf-8")
+        (root / "identities.csv").write_text("".join(r + "\n" for r in people.rows), encoding="utf-8")
         manifest = {
             "generator": "fp_pipeline.synth.recognition",
             "config": config.to_dict(),
-            "groups": names,
+            "groups": people.names,
             "images_rendered": renderer.next_image,
-            "identities": next_identity,
+            "identities": people.count,
             "counts": counts,
             "layout": {
                 "train": "train/<identity>/<n>.jpg",
