@@ -57,12 +57,13 @@ def test_table1_rows_use_nested_prefixes_of_each_set() -> None:
 def test_the_recognition_verdicts_come_from_the_runs_directory(tmp_path: Path) -> None:
     for source, dark in (("qd", [0.80, 0.81, 0.82]), ("rand", [0.70, 0.71, 0.72])):
         for trial, value in enumerate(dark):
-            out = tmp_path / source / f"arcface-{trial}" / "eval"
+            out = tmp_path / source / "arcface" / "eval" / str(trial)
             out.mkdir(parents=True)
             (out / "metrics.json").write_text(json.dumps({"rfw/dark": value, "rfw/disparate_impact": 0.9}))
     runs = recognition_runs(str(tmp_path))
     assert sorted(runs) == ["qd", "rand"] and len(runs["qd"]["arcface"]) == 3
-    assert recognition_runs({"qd": tmp_path / "qd"})["qd"]["arcface"] == runs["qd"]["arcface"]  # old mapping
+    assert [r["rfw/dark"] for r in runs["qd"]["arcface"]] == [0.80, 0.81, 0.82]  # in trial order
+    assert recognition_runs({"qd": tmp_path / "qd"})["qd"]["arcface"] == runs["qd"]["arcface"]  # the mapping
     assert recognition_runs(str(tmp_path / "absent")) == {}
     lines = recognition_lines(runs)
     assert "outputs/recognition-report/report.md" in lines[0]

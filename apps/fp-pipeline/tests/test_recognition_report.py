@@ -97,7 +97,7 @@ def test_pretraining_verdicts_per_loss_and_key() -> None:
 
 
 def _write_run(root: Path, source: str, loss: str, trial: int, metrics: dict[str, float]) -> None:
-    out = root / source / f"{loss}-{trial}" / "eval"
+    out = root / source / loss / "eval" / str(trial)  # as recognition-eval@<source>-<loss> writes it
     out.mkdir(parents=True)
     (out / "metrics.json").write_text(json.dumps(metrics))
     (out / "roc.json").write_text(json.dumps({"lfw": {"fpr": [0.0, 1.0], "tpr": [0.0, 1.0]}}))
@@ -122,6 +122,9 @@ def test_report_from_metrics_files_per_source(tmp_path: Path) -> None:
     assert list(runs) == ["none", "rand", "qd"] and len(runs["qd"]["adaface"]) == 2
     assert set(curves) == {row_label(s, loss) for s in darks for loss in ("arcface", "adaface")}
     assert read_runs(tmp_path)[0]["qd"]["arcface"] == runs["qd"]["arcface"]  # glob finds the same
+    _write_run(tmp_path / "more", "qd", "arcface", 10, _metrics(0.5))
+    _write_run(tmp_path / "more", "qd", "arcface", 2, _metrics(0.6))
+    assert [r["rfw/dark"] for r in read_runs(tmp_path / "more")[0]["qd"]["arcface"]] == [0.6, 0.5]  # numeric
     with pytest.raises(FileNotFoundError, match="--source qd --loss arcface --trial 5"):
         read_runs(tmp_path, [("qd", "arcface", 5)])
 

@@ -1,7 +1,8 @@
-"""The recognition stages: the source x loss x trial matrix (names, paths, dvc.yaml), that training starts
-from the source's backbone, and the chain end to end on a tiny config (data -> pretrain on a tiny identity
-folder -> train -> eval -> report, each an MLflow run). The end-to-end tests train several tiny networks
-(10-30 s on a shared CPU), hence `slow`: run them with `-m slow`."""
+"""The recognition stages: the source x loss x trial matrix (names, paths, dvc.yaml: one stage per source or
+source and loss, running every trial), that training starts from the trial's pretrained backbone, and the
+chain end to end on a tiny config (data -> pretrain on a tiny identity folder -> train -> eval -> report, each
+trial an MLflow run; one trial alone gives what it gave among all). The end-to-end tests train several tiny
+networks (10-30 s on a shared CPU), hence `slow`: run them with `-m slow`."""
 
 from __future__ import annotations
 
@@ -16,8 +17,23 @@ from PIL import Image
 from stage_cli import run_fp  # noqa: I001  (test helper on the pytest pythonpath)
 
 from fp_pipeline.config import ParamsError
-from fp_pipeline.stages import recognition as stages
-from fp_pipeline.stages.recognition_common import checkpoint_dir, pretrain_dir, run_dir, run_name, run_sources
+from fp_pipeline.stages import recognition_train
+from fp_pipeline.stages.recognition_common import (
+    checkpoint_dir,
+    eval_dir,
+    metrics_file,
+    pretrain_dir,
+    pretrain_settings,
+    pretrained_backbone,
+    run_name,
+    run_sources,
+    stage_trials,
+    train_dir,
+    train_settings,
+)
+from fp_pipeline.stages.recognition_pretrain import pretrain_stage
+from fp_pipeline.stages.recognition_report_stage import _pretraining_sizes
+from fp_pipeline.stages.recognition_train import train_stage
 
 ROOT = Path(__file__).resolve().parents[3]
 
@@ -71,12 +87,18 @@ def _image_folder(root: Path, identities: int, images: int, size: int = 16) -> P
 
 def test_the_matrix_names_and_paths() -> None:
     assert run_name("qd", "adaface", 2) == "qd-adaface-2"
-    assert run_dir("rand", "arcface", 1) == Path("outputs/recognition/runs/rand/arcface-1")
+    assert train_dir("rand", "arcface", 1) == Path("outputs/recognition/runs/rand/arcface/train/1")
+    assert eval_dir("rand", "arcface", 1) == Path("outputs/recognition/runs/rand/arcface/eval/1")
+    assert metrics_file("rand", "arcface") == Path("outputs/recognition/runs/rand/arcface/metrics.json")
+    assert pretrain_dir("qd", 2) == Path("outputs/recognition/pretrain/qd/2")
     assert checkpoint_dir(run_name("none", "arcface", 0)) == Path(
         "outputs/checkpoints/recognition-none-arcface-0"
     )
     params = _tiny_params()
     assert run_sources(params) == ["none", "qd"]
+    assert stage_trials(params, None) == [0, 1] and stage_trials(params, 1) == [1]
+    with pytest.raises(ParamsError, match=r"trial 3 is not one of recognition.trials \[0, 1\]"):
+        stage_trials(params, 3)
     for bad in (["none", "none"], ["elsewhere"], [], "none"):
         params["recognition"]["pretrain"]["run"] = bad
         with pytest.raises(ParamsError, match=r"recognition\.pretrain\.run"):
@@ -84,40 +106,46 @@ def test_the_matrix_names_and_paths() -> None:
 
 
 def test_dvc_matrix_writes_where_the_stages_read() -> None:
+    """One stage per source (pretraining) and per source and loss (training, evaluation), each running every
+    trial: no ``--trial`` in the commands, and outputs that hold every trial's folder."""
     dvc = yaml.safe_load((ROOT / "dvc.yaml").read_text())["stages"]
     params = yaml.safe_load((ROOT / "params.yaml").read_text())["recognition"]
     assert params["pretrain"]["run"] == ["none", "rand", "qd"] and "use" not in params["pretrain"]
-    item = {"source": "qd", "loss": "adaface", "trial": 1}
+    item = {"source": "qd", "loss": "adaface"}
 
     def fill(text: str) -> str:
         for key, value in item.items():
             text = text.replace(f"${{item.{key}}}", str(value))
         return text
 
+    def outs(stage: str) -> list[str]:
+        return [fill(next(iter(o)) if isinstance(o, dict) else o) for o in dvc[stage]["outs"]]
+
     for stage in ("recognition-train", "recognition-eval"):
-        assert set(dvc[stage]["matrix"]) == {"source", "loss", "trial"}
-        assert dvc[stage]["matrix"]["source"] == "${recognition.pretrain.run}"
-        assert fill(dvc[stage]["cmd"]).split()[:9] == [
-            "fp", "recognition", stage.split("-")[1], "--source", "qd", "--loss", "adaface", "--trial", "1"
+        assert dvc[stage]["matrix"] == {
+            "source": "${recognition.pretrain.run}",
+            "loss": ["arcface", "adaface"],
+        }
+        assert fill(dvc[stage]["cmd"]).split() == [
+            "fp", "recognition", stage.split("-")[1], "--source", "qd", "--loss", "adaface", "--no-progress"
         ]  # fmt: skip
-    outs = [next(iter(o)) if isinstance(o, dict) else o for o in dvc["recognition-train"]["outs"]]
-    assert [fill(o) for o in outs] == [str(run_dir("qd", "adaface", 1) / n) for n in ("model", "train.json")]
-    metrics = fill(next(iter(dvc["recognition-eval"]["metrics"][0])))
-    assert metrics == str(run_dir("qd", "adaface", 1) / "eval" / "metrics.json")
-    assert fill("outputs/recognition/pretrain/${item.source}/${item.trial}") == str(pretrain_dir("qd", 1))
-    assert "outputs/recognition/pretrain/${item.source}/${item.trial}" in dvc["recognition-train"]["deps"]
+        assert "recognition.trials" in dvc[stage]["params"]
+    assert outs("recognition-train") == [str(train_dir("qd", "adaface", 0).parent)]
+    assert outs("recognition-eval") == [str(eval_dir("qd", "adaface", 0).parent)]
+    assert fill(next(iter(dvc["recognition-eval"]["metrics"][0]))) == str(metrics_file("qd", "adaface"))
+    assert outs("recognition-train")[0] in [fill(d) for d in dvc["recognition-eval"]["deps"]]
+    assert str(pretrain_dir("qd", 0).parent) in [fill(d) for d in dvc["recognition-train"]["deps"]]
     pretrain = dvc["recognition-pretrain"]
-    assert pretrain["matrix"] == {"source": "${recognition.pretrain.run}", "trial": "${recognition.trials}"}
-    assert fill(pretrain["cmd"]).split()[:7] == [
+    assert pretrain["matrix"] == {"source": "${recognition.pretrain.run}"}
+    assert fill(pretrain["cmd"]).split() == [
         "fp",
         "recognition",
         "pretrain",
         "--source",
         "qd",
-        "--trial",
-        "1",
+        "--no-progress",
     ]
-    assert [fill(o) for o in pretrain["outs"]] == [str(pretrain_dir("qd", 1))]
+    assert outs("recognition-pretrain") == [str(pretrain_dir("qd", 0).parent)]
     assert "outputs/qdgs-faces/identities" in pretrain["deps"]
 
 
@@ -134,28 +162,31 @@ def test_the_source_names_its_backbone(workdir: Path) -> None:
         (workdir / pretrain_dir(source, 1) / "manifest.json").write_text(
             json.dumps({"source": source, "backbone": backbone, "identities": 5, "images": 45})
         )
-    assert stages._pretrained_backbone("none", 1) is None
-    assert stages._pretrained_backbone("rand", 1) == Path("outputs/recognition/pretrain/rand/1/model")
-    assert stages._pretraining_sizes(["none", "rand", "qd"], 1) == "; sets: rand 5 identities / 45 images"
+    assert pretrained_backbone("none", 1) is None
+    assert pretrained_backbone("rand", 1) == Path("outputs/recognition/pretrain/rand/1/model")
+    assert _pretraining_sizes(["none", "rand", "qd"], 1) == "; sets: rand 5 identities / 45 images"
     with pytest.raises(ParamsError, match="pretrain --source rand --trial 0"):
-        stages._pretrained_backbone("rand", 0)  # each trial has its own pretraining
+        pretrained_backbone("rand", 0)  # each trial has its own pretraining
     with pytest.raises(ParamsError, match="pretrain --source qd --trial 1"):
-        stages._pretrained_backbone("qd", 1)
+        pretrained_backbone("qd", 1)
     with pytest.raises(
         ParamsError, match=r"ids/qd of source 'qd' not found: run `dvc repro qdgs-faces-export@qd`"
     ):
-        stages.pretrain_stage(params_path=Path("params.yaml"), source="qd", trial=0, progress=False)
+        pretrain_stage(params_path=Path("params.yaml"), source="qd", progress=False)
     with pytest.raises(ParamsError, match="trial 7 is not one of recognition.trials"):
-        stages.pretrain_stage(params_path=Path("params.yaml"), source="none", trial=7, progress=False)
+        pretrain_stage(params_path=Path("params.yaml"), source="none", trial=7, progress=False)
+    with pytest.raises(ParamsError, match="unknown pretraining source 'nowhere'"):
+        pretrain_stage(params_path=Path("params.yaml"), source="nowhere", progress=False)
+    # a training stage checks every trial's pretraining before it trains any
+    with pytest.raises(ParamsError, match="pretrain --source rand --trial 0"):
+        train_stage(params_path=Path("params.yaml"), source="rand", loss="arcface", progress=False)
 
 
 def test_each_trial_pretrains_with_its_own_seed() -> None:
     params = _tiny_params()
-    seeds = [stages.pretrain_settings(params, t)["seed"] for t in (0, 1)]
+    seeds = [pretrain_settings(params, t)["seed"] for t in (0, 1)]
     assert seeds == [0, 1]
-    assert (
-        stages.pretrain_settings(params, 1)["epochs"] == params["recognition"]["pretrain"]["train"]["epochs"]
-    )
+    assert pretrain_settings(params, 1)["epochs"] == params["recognition"]["pretrain"]["train"]["epochs"]
 
 
 @pytest.mark.slow
@@ -167,22 +198,20 @@ def test_train_starts_from_the_sources_backbone(workdir: Path) -> None:
     params["recognition"]["train"].update(lr=1e-9, momentum=0.0, weight_decay=0.0, augment={"enabled": False})
     params["recognition"]["data"]["train"] = str(_image_folder(workdir / "train", 3, 2))
     (workdir / "params.yaml").write_text(yaml.safe_dump(params))
-    settings = stages.train_settings(params, "arcface", 0)
+    settings = train_settings(params, "arcface", 0)
     config = RecognitionTrainConfig.from_dict({**settings, "seed": 7})
     rand_backbone, _ = build_models(config, 3)
     rand_dir = workdir / pretrain_dir("rand", 0)
     save_backbone(rand_backbone, rand_dir / "model", config.backbone_config())
     (rand_dir / "manifest.json").write_text(json.dumps({"source": "rand", "backbone": "model"}))
-    stages.pretrain_stage(params_path=Path("params.yaml"), source="none", trial=0, progress=False)
+    pretrain_stage(params_path=Path("params.yaml"), source="none", trial=0, progress=False)
 
     for source in ("none", "rand"):
-        stages.train_stage(
-            params_path=Path("params.yaml"), source=source, loss="arcface", trial=0, progress=False
-        )
+        train_stage(params_path=Path("params.yaml"), source=source, loss="arcface", trial=0, progress=False)
     fresh, _ = build_models(RecognitionTrainConfig.from_dict(settings), 3)
     expected = {"none": fresh.state_dict(), "rand": rand_backbone.state_dict()}
     for source in ("none", "rand"):
-        run = workdir / run_dir(source, "arcface", 0)
+        run = workdir / train_dir(source, "arcface", 0)
         trained = _parameters(run / "model/backbone.safetensors")
         other = expected["rand" if source == "none" else "none"]
         assert all(torch.allclose(v, expected[source][k], atol=1e-6) for k, v in trained.items()), source
@@ -193,11 +222,11 @@ def test_train_starts_from_the_sources_backbone(workdir: Path) -> None:
             None if source == "none" else "outputs/recognition/pretrain/rand/0/model"
         )
     with pytest.raises(ParamsError, match="pretrain --source qd --trial 0"):
-        stages.train_stage(
-            params_path=Path("params.yaml"), source="qd", loss="arcface", trial=0, progress=False
-        )
+        train_stage(params_path=Path("params.yaml"), source="qd", loss="arcface", trial=0, progress=False)
     with pytest.raises(ParamsError, match="unknown pretraining source"):
-        stages.train_stage(params_path=Path("params.yaml"), source="nowhere", loss="arcface", trial=0)
+        train_stage(params_path=Path("params.yaml"), source="nowhere", loss="arcface", trial=0)
+    with pytest.raises(ParamsError, match="unknown recognition loss 'triplet'"):
+        train_stage(params_path=Path("params.yaml"), source="none", loss="triplet", trial=0)
 
 
 @pytest.mark.slow
@@ -212,24 +241,36 @@ def test_the_chain_per_source_end_to_end(workdir: Path) -> None:
     write_identity_folder(
         pixels, np.arange(4), workdir / "ids/qd", measures=np.zeros((4, 2)), provenance={}, image_size=16
     )
-    for source in ("none", "qd"):  # the commands exactly as dvc.yaml calls them
-        for trial in ("0", "1"):
-            _fp("pretrain", "--source", source, "--trial", trial)
+    for source in ("none", "qd"):  # the commands exactly as dvc.yaml calls them: every trial per process
+        _fp("pretrain", "--source", source)
         for loss in ("arcface", "adaface"):
-            for trial in ("0", "1"):
-                _fp("train", "--source", source, "--loss", loss, "--trial", trial)
-                _fp("eval", "--source", source, "--loss", loss, "--trial", trial)
+            _fp("train", "--source", source, "--loss", loss)
+            _fp("eval", "--source", source, "--loss", loss)
     _fp("report")
 
     pretrained = json.loads((workdir / pretrain_dir("qd", 1) / "manifest.json").read_text())
     assert (pretrained["identities"], pretrained["images"], pretrained["seed"]) == (4, 12, 1)
-    run = workdir / run_dir("qd", "adaface", 1)
+    run = workdir / train_dir("qd", "adaface", 1)
     config = json.loads((run / "model/train_config.json").read_text())
     assert config["init_backbone"] == "outputs/recognition/pretrain/qd/1/model"
-    metrics = json.loads((run / "eval/metrics.json").read_text())
+    metrics = json.loads((workdir / eval_dir("qd", "adaface", 1) / "metrics.json").read_text())
     assert {"bins/lfw", "bins/mean", "rfw/light", "rfw/dark", "rfw/disparate_impact"} <= set(metrics)
     assert 0 <= metrics["rfw/disparate_impact"] <= 1
-    assert json.loads((run / "eval/evaluation.json").read_text())["source"] == "qd"
+    assert (
+        json.loads((workdir / eval_dir("qd", "adaface", 1) / "evaluation.json").read_text())["source"] == "qd"
+    )
+    gathered = json.loads((workdir / metrics_file("qd", "adaface")).read_text())
+    assert list(gathered) == ["trial-0", "trial-1"] and gathered["trial-1"] == metrics
+    assert gathered["trial-0"] != gathered["trial-1"]  # the trials differ by seed
+
+    # one trial alone gives what it gave among all (no state carried from trial to trial in a process)
+    first_weights = _parameters(run / "model/backbone.safetensors")
+    _fp("train", "--source", "qd", "--loss", "adaface", "--trial", "1")
+    _fp("eval", "--source", "qd", "--loss", "adaface", "--trial", "1")
+    again = _parameters(run / "model/backbone.safetensors")
+    assert all(torch.equal(v, first_weights[k]) for k, v in again.items())
+    assert json.loads((workdir / eval_dir("qd", "adaface", 1) / "metrics.json").read_text()) == metrics
+    assert json.loads((workdir / metrics_file("qd", "adaface")).read_text()) == gathered  # trial 0 kept
 
     report = (workdir / "outputs/recognition-report/report.md").read_text()
     for title in ("Table 2", "Table 3", "Table 4", "Verdicts", "Findings"):
@@ -250,6 +291,8 @@ def test_the_chain_per_source_end_to_end(workdir: Path) -> None:
         "recognition-eval@none-adaface-1",
     } <= set(names)
     assert all(r.info.status == "FINISHED" for r in runs)
+    per_trial = [n for n in names if n.startswith("recognition-eval@none-arcface-")]
+    assert sorted(per_trial) == ["recognition-eval@none-arcface-0", "recognition-eval@none-arcface-1"]
     train_run = next(r for r in runs if r.info.run_name == "recognition-train@qd-arcface-0")
     assert "train/loss" in train_run.data.metrics and train_run.data.tags["fp.pretrain"] == "qd"
 
@@ -263,17 +306,13 @@ def test_training_resumes_from_its_checkpoint(workdir: Path, monkeypatch: pytest
     params = _tiny_params()
     params["recognition"]["data"]["train"] = str(_image_folder(workdir / "train", 3, 4))
     (workdir / "params.yaml").write_text(yaml.safe_dump(params))
-    stages.pretrain_stage(params_path=Path("params.yaml"), source="none", trial=0, progress=False)
-    monkeypatch.setattr(stages.shutil, "rmtree", lambda *args, **kwargs: None)
-    weights = workdir / run_dir("none", "arcface", 0) / "model/backbone.safetensors"
-    stages.train_stage(
-        params_path=Path("params.yaml"), source="none", loss="arcface", trial=0, progress=False
-    )
+    pretrain_stage(params_path=Path("params.yaml"), source="none", trial=0, progress=False)
+    monkeypatch.setattr(recognition_train.shutil, "rmtree", lambda *args, **kwargs: None)
+    weights = workdir / train_dir("none", "arcface", 0) / "model/backbone.safetensors"
+    train_stage(params_path=Path("params.yaml"), source="none", loss="arcface", trial=0, progress=False)
     assert (workdir / checkpoint_dir(run_name("none", "arcface", 0))).is_dir()
     first = _parameters(weights)
-    stages.train_stage(
-        params_path=Path("params.yaml"), source="none", loss="arcface", trial=0, progress=False
-    )
+    train_stage(params_path=Path("params.yaml"), source="none", loss="arcface", trial=0, progress=False)
     assert all(torch.equal(v, first[k]) for k, v in _parameters(weights).items())
     mlflow.set_tracking_uri(f"sqlite:///{workdir / 'mlflow.db'}")
     runs = mlflow.search_runs(experiment_names=["fp"], output_format="list")

@@ -151,7 +151,7 @@ def _table1_markdown(
     return lines
 
 
-#: default of ``qdgs.faces.report.recognition``: where ``recognition-eval@<source>-<loss>-<trial>`` write
+#: default of ``qdgs.faces.report.recognition``: where ``recognition-eval@<source>-<loss>`` write
 RECOGNITION_RUNS = Path("outputs/recognition/runs")
 #: the recognition report that renders Tables 2-4 (``recognition-report``)
 RECOGNITION_REPORT = Path("outputs/recognition-report/report.md")
@@ -159,8 +159,8 @@ RECOGNITION_REPORT = Path("outputs/recognition-report/report.md")
 
 def recognition_runs(setting: Any) -> dict[str, dict[str, list[dict[str, float]]]]:
     """``runs[source][loss]`` (trials' eval metrics) from ``qdgs.faces.report.recognition``: a runs directory
-    (``<source>/<loss>-<trial>/eval/metrics.json``, default :data:`RECOGNITION_RUNS`), or a mapping
-    ``source -> directory of <loss>-<trial>/eval/metrics.json``; what is not there is left out."""
+    (``<source>/<loss>/eval/<trial>/metrics.json``, default :data:`RECOGNITION_RUNS`), or a mapping
+    ``source -> directory of <loss>/eval/<trial>/metrics.json``; what is not there is left out."""
     if setting is None or setting == {}:
         setting = RECOGNITION_RUNS
     if isinstance(setting, str | Path):
@@ -169,8 +169,9 @@ def recognition_runs(setting: Any) -> dict[str, dict[str, list[dict[str, float]]
         raise ValueError(f"qdgs.faces.report.recognition: expected a directory or a mapping, got {setting!r}")
     out: dict[str, dict[str, list[dict[str, float]]]] = {}
     for source, directory in setting.items():
-        for path in sorted(Path(directory).glob("*/eval/metrics.json")):
-            loss = path.parent.parent.name.rsplit("-", 1)[0]
+        found = [p for p in Path(directory).glob("*/eval/*/metrics.json") if p.parent.name.isdigit()]
+        for path in sorted(found, key=lambda p: (p.parents[2].name, int(p.parent.name))):
+            loss = path.parents[2].name
             out.setdefault(str(source), {}).setdefault(loss, []).append(json.loads(path.read_text()))
     return out
 

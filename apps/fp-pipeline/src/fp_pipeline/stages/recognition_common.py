@@ -4,17 +4,20 @@ Layout (all under ``outputs/``)::
 
     recognition/data/                      the synthetic sets (recognition-data)
     recognition/pretrain/<source>/<trial>/ manifest.json (+ model/ unless the source is `none`)
-    recognition/runs/<source>/<loss>-<trial>/model/  backbone.safetensors, backbone.json, head, history
-    recognition/runs/<source>/<loss>-<trial>/train.json
-    recognition/runs/<source>/<loss>-<trial>/eval/   metrics.json (DVC metrics), evaluation.json, roc.json
+    recognition/runs/<source>/<loss>/train/<trial>/model/  backbone.safetensors, backbone.json, head, history
+    recognition/runs/<source>/<loss>/train/<trial>/train.json
+    recognition/runs/<source>/<loss>/eval/<trial>/         metrics.json, evaluation.json, roc.json
+    recognition/runs/<source>/<loss>/metrics.json          every trial's metrics (DVC metrics)
     recognition-report/                    report.md, summary.json, figures/*.png
     checkpoints/recognition-<source>-<loss>-<trial>/, checkpoints/recognition-pretrain-<source>-<trial>/  (resumable)
 
 The run matrix is source x loss x trial: ``recognition.pretrain.run`` (keys of
 ``recognition.pretrain.sources``; ``none`` = no pretraining) x ``recognition.losses`` x ``recognition.trials``.
+One stage per source (pretraining) and per source and loss (training, evaluation) runs every trial in one
+process (``--trial`` picks one): each process pays ~14 s of imports and start-up, as much as a trial's work.
 A run's settings are ``recognition.model`` then ``recognition.train`` then ``recognition.losses.<loss>``
 merged, with ``seed = trial`` (the same seed for every source, so sources are compared on paired seeds). Each
-trial also pretrains anew with ``seed = trial`` (``recognition-pretrain@<source>-<trial>``), so the spread over
+trial also pretrains anew with ``seed = trial`` (``recognition-pretrain@<source>``), so the spread over
 trials includes the pretraining's and no source rests on one pretraining draw.
 """
 
@@ -31,14 +34,20 @@ __all__ = [
     "OUTPUT_ROOT",
     "REPORT_DIR",
     "RUNS_DIR",
+    "check_source",
     "checkpoint_dir",
+    "eval_dir",
+    "loss_dir",
+    "metrics_file",
     "open_training_set",
     "pretrain_dir",
     "pretrain_settings",
-    "run_dir",
+    "pretrained_backbone",
     "run_name",
     "run_sources",
+    "stage_trials",
     "torch_threads",
+    "train_dir",
     "train_settings",
     "trials",
 ]
@@ -53,13 +62,30 @@ RUNS_DIR = OUTPUT_ROOT / "runs"
 
 
 def run_name(source: str, loss: str, trial: int) -> str:
-    """``<source>-<loss>-<trial>``: the matrix key of ``recognition-train@...`` / ``recognition-eval@...``."""
+    """``<source>-<loss>-<trial>``: one trial's MLflow run (``recognition-train@<name>``, ``recognition-eval@<name>``)
+    and checkpoint folder."""
     return f"{source}-{loss}-{int(trial)}"
 
 
-def run_dir(source: str, loss: str, trial: int) -> Path:
-    """``outputs/recognition/runs/<source>/<loss>-<trial>``."""
-    return RUNS_DIR / source / f"{loss}-{int(trial)}"
+def loss_dir(source: str, loss: str) -> Path:
+    """``outputs/recognition/runs/<source>/<loss>``: every trial of one source and loss."""
+    return RUNS_DIR / source / loss
+
+
+def train_dir(source: str, loss: str, trial: int) -> Path:
+    """``outputs/recognition/runs/<source>/<loss>/train/<trial>``: ``model/`` and ``train.json``."""
+    return loss_dir(source, loss) / "train" / str(int(trial))
+
+
+def eval_dir(source: str, loss: str, trial: int) -> Path:
+    """``outputs/recognition/runs/<source>/<loss>/eval/<trial>``: ``metrics.json``, ``evaluation.json``,
+    ``roc.json``."""
+    return loss_dir(source, loss) / "eval" / str(int(trial))
+
+
+def metrics_file(source: str, loss: str) -> Path:
+    """``outputs/recognition/runs/<source>/<loss>/metrics.json``: ``{"trial-<k>": metrics}`` (DVC metrics)."""
+    return loss_dir(source, loss) / "metrics.json"
 
 
 def pretrain_dir(source: str, trial: int) -> Path:
@@ -85,6 +111,39 @@ def trials(params: dict[str, Any]) -> list[int]:
             f"recognition.trials must be a non-empty list of distinct ints >= 0, got {values!r}"
         )
     return values
+
+
+def stage_trials(params: dict[str, Any], trial: int | None) -> list[int]:
+    """The trials one stage runs: ``[trial]`` (checked against ``recognition.trials``) or, for None, all."""
+    values = trials(params)
+    if trial is None:
+        return values
+    if int(trial) not in values:
+        raise ParamsError(f"trial {trial} is not one of recognition.trials {values}")
+    return [int(trial)]
+
+
+def pretrained_backbone(source: str, trial: int) -> Path | None:
+    """The backbone folder ``recognition-pretrain@<source>`` wrote for ``trial``, or None for a source without
+    one (``none``); an error naming the command when the trial's manifest is missing."""
+    import json
+
+    manifest = pretrain_dir(source, trial) / "manifest.json"
+    if not manifest.is_file():
+        raise ParamsError(
+            f"{manifest} not found: run `fp recognition pretrain --source {source} --trial {trial}` first"
+        )
+    backbone = json.loads(manifest.read_text(encoding="utf-8")).get("backbone")
+    return None if backbone is None else pretrain_dir(source, trial) / backbone
+
+
+def check_source(params: dict[str, Any], source: str) -> None:
+    """An error unless ``source`` is a key of ``recognition.pretrain.sources``."""
+    known = section(params, "recognition.pretrain.sources")
+    if source not in known:
+        raise ParamsError(
+            f"unknown pretraining source {source!r}; recognition.pretrain.sources: {list(known)}"
+        )
 
 
 def run_sources(params: dict[str, Any]) -> list[str]:

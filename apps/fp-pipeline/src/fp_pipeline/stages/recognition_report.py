@@ -137,22 +137,19 @@ def read_runs(
     runs_dir: Path, matrix: Iterable[tuple[str, str, int]] | None = None
 ) -> tuple[dict[str, dict[str, list[dict[str, float]]]], dict[str, Any]]:
     """``(runs[source][loss] = [metrics per trial], roc[row_label] of the first trial)`` from
-    ``<runs_dir>/<source>/<loss>-<trial>/eval/{metrics,roc}.json``.
+    ``<runs_dir>/<source>/<loss>/eval/<trial>/{metrics,roc}.json`` (what ``recognition-eval@<source>-<loss>``
+    writes).
 
     ``matrix``: the ``(source, loss, trial)`` runs to read (a missing one is an error naming the command
-    that writes it); ``None`` reads whatever is there, in sorted order.
+    that writes it); ``None`` reads whatever is there, sources and losses sorted, trials in numeric order.
     """
     if matrix is None:
-        found = sorted(Path(runs_dir).glob("*/*/eval/metrics.json"))
-        matrix = [
-            (p.parents[2].name, *p.parents[1].name.rsplit("-", 1))
-            for p in found
-            if p.parents[1].name.rsplit("-", 1)[-1].isdigit()
-        ]
+        found = [p for p in Path(runs_dir).glob("*/*/eval/*/metrics.json") if p.parent.name.isdigit()]
+        matrix = sorted((p.parents[3].name, p.parents[2].name, int(p.parent.name)) for p in found)
     runs: dict[str, dict[str, list[dict[str, float]]]] = {}
     curves: dict[str, Any] = {}
     for source, loss, trial in matrix:
-        eval_dir = Path(runs_dir) / source / f"{loss}-{int(trial)}" / "eval"
+        eval_dir = Path(runs_dir) / source / loss / "eval" / str(int(trial))
         if not (eval_dir / "metrics.json").is_file():
             raise FileNotFoundError(
                 f"{eval_dir / 'metrics.json'} not found: run "
