@@ -53,18 +53,14 @@ def pretrain_stage(
     return [_pretrain_trial(params, source, Path(path), dataset, t, progress) for t in selected]
 
 
-def _write_manifest(path: Path, data: dict[str, Any]) -> None:
+def _no_pretraining(source: str, trial: int) -> Path:
     from fp_core.atomic import write_json
 
-    write_json(path, data)
-
-
-def _no_pretraining(source: str, trial: int) -> Path:
     out = pretrain_dir(source, trial)
     name = f"recognition-pretrain@{source}-{int(trial)}"
     with stage_run(name, params={"source": source, "path": None, "trial": trial}):
         out.mkdir(parents=True, exist_ok=True)
-        _write_manifest(out / "manifest.json", {"source": source, "path": None, "backbone": None})
+        write_json(out / "manifest.json", {"source": source, "path": None, "backbone": None})
     typer.echo(f"{name}: no pretraining")
     return out
 
@@ -72,6 +68,7 @@ def _no_pretraining(source: str, trial: int) -> Path:
 def _pretrain_trial(
     params: dict[str, Any], source: str, path: Path, dataset: Any, trial: int, progress: bool
 ) -> Path:
+    from fp_core.atomic import write_json
     from fp_recognition.train import RecognitionTrainConfig, train_recognizer
 
     config = RecognitionTrainConfig.from_dict(pretrain_settings(params, trial))
@@ -88,7 +85,7 @@ def _pretrain_trial(
             tracking_id=run.run_id,
         )  # fmt: skip
         run.log_reference("backbone", out / "model" / "backbone.safetensors")
-        _write_manifest(
+        write_json(
             out / "manifest.json",
             {
                 "source": source,
